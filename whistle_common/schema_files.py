@@ -43,5 +43,7 @@ def registry(kind: str) -> Registry:
     resources = []
     for schema in load_folder(kind).values():
         if "$id" in schema:
-            resources.append((schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012)))
+            resources.append(
+                (schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012))
+            )
     return Registry().with_resources(resources)

@@ -1,6 +1,14 @@
 """The message catalogue: build and validate bus messages from the schemas in ``schemas/api/``."""
 
-from whistle_common.api.catalogue import Catalogue, MessageDefinition, Origin, build, snake_name, validate
+from whistle_common.api.catalogue import (
+    Catalogue,
+    MessageDefinition,
+    Origin,
+    build,
+    json_path,
+    snake_name,
+    validate,
+)
 from whistle_common.api.errors import Issue, UnknownMessage, ValidationError
 
 __all__ = [
@@ -11,6 +19,7 @@ __all__ = [
     "UnknownMessage",
     "ValidationError",
     "build",
+    "json_path",
     "snake_name",
     "validate",
 ]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+from urllib.parse import urljoin
 
 from jsonschema import Draft202012Validator
 
@@ -53,7 +54,9 @@ class MessageDefinition:
     def routing_key(self, message: Mapping[str, Any]) -> str:
         """The routing key for ``message``; raises ValidationError if a header the key needs is missing."""
         if self.routing_key_template is None:
-            raise ValidationError(self.name, [Issue("$", "has no routing key of its own: pass one explicitly")])
+            raise ValidationError(
+                self.name, [Issue("$", "has no routing key of its own: pass one explicitly")]
+            )
 
         def fill(match: re.Match[str]) -> str:
             value = message.get(match.group(1))
@@ -75,10 +78,16 @@ def _property_names(schema: Mapping[str, Any], schemas: Mapping[str, Mapping[str
     for part in schema.get("allOf", []):
         ref = part.get("$ref")
         if ref:
-            names |= _property_names(schemas[ref.removesuffix(".json")], schemas)
+            target = urljoin(schema.get("$id", ""), ref.split("#", 1)[0]).removesuffix(".json")
+            names |= _property_names(schemas[target], schemas)
         else:
-            names |= _property_names(part, schemas)
+            names |= _property_names({"$id": schema.get("$id", ""), **part}, schemas)
     return names
+
+
+def json_path(parts: Iterable[str | int]) -> str:
+    """``["Routes", 0, "Invite-Format"]`` -> ``$.Routes[0].Invite-Format``: readable in logs and replies."""
+    return "$" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
 
 
 def snake_name(header: str) -> str:
@@ -110,7 +119,9 @@ class Catalogue:
             )
             key = (definition.event_category, definition.event_name, definition.application_name)
             if key in self._by_headers:
-                raise ValueError(f"schemas {self._by_headers[key].name} and {definition.name} both claim {key}")
+                raise ValueError(
+                    f"schemas {self._by_headers[key].name} and {definition.name} both claim {key}"
+                )
             self._definitions[definition.name] = definition
             self._by_headers[key] = definition
 
@@ -150,8 +161,11 @@ class Catalogue:
             definition = self.definition(name) if name else self.definition_for(message)
         except UnknownMessage as exc:
             return exc.issues
-        found = sorted(definition.validator.iter_errors(message), key=lambda e: (e.json_path, e.message))
-        return [Issue(error.json_path, error.message) for error in found]
+        found = {
+            Issue(json_path(error.absolute_path), error.message)
+            for error in definition.validator.iter_errors(message)
+        }
+        return sorted(found, key=lambda issue: (issue.path, issue.reason))
 
     def validate(self, message: Any, name: str | None = None) -> MessageDefinition:
         """Return the message's definition, or raise ValidationError carrying every issue."""
@@ -185,8 +199,11 @@ class Catalogue:
             if value is not None:
                 message[header] = value
         message.update(fields or {})
-        unknown = [Issue(f"$.{key}", "not a header of this message") for key in headers
-                   if key not in definition.header_names]
+        unknown = [
+            Issue(f"$.{key}", "not a header of this message")
+            for key in headers
+            if key not in definition.header_names
+        ]
         if unknown:
             raise ValidationError(name, unknown)
         message.update({definition.header_names[key]: value for key, value in headers.items()})
@@ -195,7 +212,9 @@ class Catalogue:
         return message
 
 
-def build(name: str, fields: Mapping[str, Any] | None = None, *, origin: Origin, **headers: Any) -> dict[str, Any]:
+def build(
+    name: str, fields: Mapping[str, Any] | None = None, *, origin: Origin, **headers: Any
+) -> dict[str, Any]:
     """``Catalogue.default().build``: see there."""
     return Catalogue.default().build(name, fields, origin=origin, **headers)
 
