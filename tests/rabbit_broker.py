@@ -23,8 +23,15 @@ os.environ.setdefault("ERL_EPMD_ADDRESS", "127.0.0.1")
 os.environ.setdefault("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "-kernel inet_dist_use_interface {127,0,0,1}")
 
 MACHINE_BROKER = "amqp://guest:guest@127.0.0.1:5672/"
-_PLUGIN_DIR = Path(__file__).resolve().parent.parent / ".run" / "rabbitmq-plugins"
+_RUN_DIR = Path(__file__).resolve().parent.parent / ".run" / "rabbitmq"
+_PLUGIN_DIR = _RUN_DIR / "plugins"
 _PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
+# Debian's /etc/rabbitmq pins the listener to 5672 and the node name to rabbit@localhost, which are the
+# machine broker's; the owned broker reads empty files instead and takes the fixture's port and name.
+for _name in ("rabbitmq.conf", "rabbitmq-env.conf"):
+    (_RUN_DIR / _name).touch()
+os.environ.setdefault("RABBITMQ_CONFIG_FILE", str(_RUN_DIR / "rabbitmq.conf"))
+os.environ.setdefault("RABBITMQ_CONF_ENV_FILE", str(_RUN_DIR / "rabbitmq-env.conf"))
 
 owned_broker = factories.rabbitmq_proc(port=None, distribution_port=None, plugindir=_PLUGIN_DIR)
 
