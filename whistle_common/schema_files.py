@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
+import jsonschema_rs
 import orjson
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -47,3 +49,27 @@ def registry(kind: str) -> Registry:
                 (schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012))
             )
     return Registry().with_resources(resources)
+
+
+# Schemas name each other with relative ``$id``s; the fast validator needs them absolute. The host is
+# reserved (.invalid), so nothing is ever fetched from it.
+_BASE_URI = "https://schemas.whistle-voip.invalid/"
+
+
+def compile_validators(kind: str, schemas: Mapping[str, dict]) -> dict[str, jsonschema_rs.Validator]:
+    """A compiled validator per schema (jsonschema-rs: about 100x python-jsonschema's speed)."""
+    absolute = {
+        name: {**schema, "$id": f"{_BASE_URI}{kind}/{schema.get('$id', name + '.json')}"}
+        for name, schema in schemas.items()
+    }
+    shared = jsonschema_rs.Registry([(schema["$id"], schema) for schema in absolute.values()])
+    return {
+        name: jsonschema_rs.validator_for(schema, registry=shared, validate_formats=True)
+        for name, schema in absolute.items()
+    }
+
+
+@cache
+def fast_validators(kind: str) -> dict[str, jsonschema_rs.Validator]:
+    """Compiled validators for every schema under ``schemas/<kind>/``."""
+    return compile_validators(kind, load_folder(kind))

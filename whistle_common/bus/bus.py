@@ -127,7 +127,7 @@ class Bus:
 
     # -- publishing -------------------------------------------------------------------------------------
 
-    def build(self, name: str, fields: Mapping[str, Any] | None = None, **headers: Any) -> dict[str, Any]:
+    def build(self, name: str, fields: Mapping[str, Any] | None = None, /, **headers: Any) -> dict[str, Any]:
         """A valid message ``name`` with this process's default headers; see ``Catalogue.build``."""
         return self.catalogue.build(name, fields, origin=self.origin, **headers)
 

@@ -1,0 +1,200 @@
+"""Bus throughput: whistle_common.bus against bare aio-pika, same broker, same 1.5 KB call event, one run.
+
+Prints one JSON object per measurement, then a summary object as the last line. The figure that counts is
+the ratio of the wrapper to bare aio-pika measured in the same run; absolute rates vary with the machine.
+
+    python benchmarks/bus.py [--amqp-url URL] [--messages N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aio_pika
+
+from whistle_common import codec
+from whistle_common.bus import Bus, Delivery
+
+DEFAULT_URL = os.environ.get("WHISTLE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def call_event(bus: Bus) -> dict[str, Any]:
+    """A CHANNEL_ANSWER as ecallmgr publishes it, padded with channel variables to about 1.5 KB."""
+    call_id = str(uuid.uuid4())
+    return bus.build(
+        "call_event",
+        event_name="CHANNEL_ANSWER",
+        call_id=call_id,
+        call_direction="inbound",
+        caller_id_name="Alice Example",
+        caller_id_number="+14155550100",
+        callee_id_name="Bob Example",
+        callee_id_number="+14155550199",
+        channel_state="EXECUTE",
+        channel_call_state="ACTIVE",
+        channel_name="sofia/internal/1000@pbx.example.com",
+        timestamp=1795411510.123456,
+        other_leg_call_id=str(uuid.uuid4()),
+        custom_channel_vars={
+            "Account-ID": uuid.uuid4().hex,
+            "Authorizing-ID": uuid.uuid4().hex,
+            "Authorizing-Type": "device",
+            "Owner-ID": uuid.uuid4().hex,
+            "Realm": "pbx.example.com",
+            "Username": "user_1000",
+            "Fetch-ID": str(uuid.uuid4()),
+            "Call-Interaction-ID": f"63900000000-{uuid.uuid4().hex[:8]}",
+            "Bridge-ID": str(uuid.uuid4()),
+            "Ecallmgr-Node": "ecallmgr@media1.example.com",
+            "CallFlow-ID": uuid.uuid4().hex,
+            "Channel-Authorized": "true",
+            "Global-Resource": "false",
+            "Inception": "on-net",
+            "Presence-ID": "1000@pbx.example.com",
+            "Media-Recording-ID": uuid.uuid4().hex,
+            "Register-Overwrite-Notify": "false",
+            "Application-Name": "callflow",
+            "Application-Node": "callflow@apps1.example.com",
+            "Caller-Screen-Bit": "false",
+            "Original-Number": "+14155550199",
+        },
+    )
+
+
+async def rate(count: int, operation: Callable[[], Awaitable[None]]) -> float:
+    started = time.perf_counter()
+    for _ in range(count):
+        await operation()
+    return count / (time.perf_counter() - started)
+
+
+async def bus_publish(url: str, count: int, content_type: str, confirm: bool) -> float:
+    async with Bus.from_url(url, app_name="bench", node="bench", content_type=content_type) as bus:
+        event = call_event(bus)
+        return await rate(count, lambda: bus.send(event, confirm=confirm))
+
+
+async def bare_publish(url: str, count: int, content_type: str, confirm: bool) -> float:
+    connection = await aio_pika.connect_robust(url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=confirm)
+        exchange = await channel.declare_exchange("callevt", "topic", durable=True)
+        bus = Bus.from_url("memory://bench", app_name="bench", node="bench")
+        event = call_event(bus)
+        key = f"call.CHANNEL_ANSWER.{event['Call-ID']}"
+
+        async def publish() -> None:
+            body = codec.encode(event, content_type)
+            await exchange.publish(aio_pika.Message(body, content_type=content_type), key)
+
+        return await rate(count, publish)
+
+
+async def fill_queue(url: str, queue: str, count: int, content_type: str) -> None:
+    """Put ``count`` valid call events in ``queue`` (durable) without going through the code measured."""
+    connection = await aio_pika.connect_robust(url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.declare_queue(queue, durable=True)
+        bus = Bus.from_url("memory://bench", app_name="bench", node="bench")
+        body = codec.encode(call_event(bus), content_type)
+        for _ in range(count):
+            await channel.default_exchange.publish(aio_pika.Message(body, content_type=content_type), queue)
+
+
+async def bus_consume(url: str, count: int, content_type: str) -> float:
+    queue = f"bench-bus-{uuid.uuid4().hex[:8]}"
+    await fill_queue(url, queue, count, content_type)
+    done = asyncio.Event()
+    handled = 0
+
+    async def handle(_delivery: Delivery) -> None:
+        nonlocal handled
+        handled += 1
+        if handled == count:
+            done.set()
+
+    async with Bus.from_url(url, app_name="bench", node="bench", prefetch=500) as bus:
+        started = time.perf_counter()
+        await bus.consume(queue, handle)
+        async with asyncio.timeout(300):
+            await done.wait()
+        elapsed = time.perf_counter() - started
+        await bus.transport.delete_queue(queue)
+    return count / elapsed
+
+
+async def bare_consume(url: str, count: int, content_type: str) -> float:
+    queue_name = f"bench-bare-{uuid.uuid4().hex[:8]}"
+    await fill_queue(url, queue_name, count, content_type)
+    done = asyncio.Event()
+    handled = 0
+
+    async def handle(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        nonlocal handled
+        codec.decode(message.body, message.content_type)
+        await message.ack()
+        handled += 1
+        if handled == count:
+            done.set()
+
+    connection = await aio_pika.connect_robust(url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=500)
+        queue = await channel.declare_queue(queue_name, durable=True)
+        started = time.perf_counter()
+        await queue.consume(handle)
+        async with asyncio.timeout(300):
+            await done.wait()
+        elapsed = time.perf_counter() - started
+        await queue.delete(if_unused=False, if_empty=False)
+    return count / elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--amqp-url", default=DEFAULT_URL)
+    parser.add_argument("--messages", type=int, default=5000)
+    args = parser.parse_args()
+    url, count = args.amqp_url, args.messages
+
+    size = len(codec.encode(call_event(Bus.from_url("memory://bench", app_name="bench", node="bench"))))
+    results: dict[str, float] = {}
+    for content_type in (codec.JSON, codec.MSGPACK):
+        short = "json" if content_type == codec.JSON else "msgpack"
+        for confirm in (False, True):
+            # Interleave wrapper and bare runs so that machine noise hits both alike.
+            n = count if not confirm else count // 2
+            results[f"{short}_confirm{int(confirm)}_bare_publish"] = await bare_publish(url, n, content_type, confirm)
+            results[f"{short}_confirm{int(confirm)}_publish"] = await bus_publish(url, n, content_type, confirm)
+        results[f"{short}_bare_consume"] = await bare_consume(url, count, content_type)
+        results[f"{short}_consume"] = await bus_consume(url, count, content_type)
+    for name, value in results.items():
+        print(json.dumps({"measure": name, "per_s": round(value)}))
+    summary = {
+        "event_bytes": size,
+        "messages": count,
+        "publish_per_s": round(results["json_confirm0_publish"]),
+        "bare_publish_per_s": round(results["json_confirm0_bare_publish"]),
+        "publish_ratio": round(results["json_confirm0_publish"] / results["json_confirm0_bare_publish"], 3),
+        "confirmed_publish_per_s": round(results["json_confirm1_publish"]),
+        "bare_confirmed_publish_per_s": round(results["json_confirm1_bare_publish"]),
+        "consume_per_s": round(results["json_consume"]),
+        "bare_consume_per_s": round(results["json_bare_consume"]),
+        "consume_ratio": round(results["json_consume"] / results["json_bare_consume"], 3),
+        "msgpack_publish_per_s": round(results["msgpack_confirm0_publish"]),
+        "msgpack_consume_per_s": round(results["msgpack_consume"]),
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
