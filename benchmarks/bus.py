@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -68,20 +69,33 @@ def call_event(bus: Bus) -> dict[str, Any]:
     )
 
 
-async def rate(count: int, operation: Callable[[], Awaitable[None]]) -> float:
+PIPELINE_WINDOW = 256  # confirms outstanding at once when pipelining
+
+
+async def rate(count: int, operation: Callable[[], Awaitable[None]], window: int = 1) -> float:
+    """Messages per second for ``count`` operations, ``window`` of them in flight at a time."""
     started = time.perf_counter()
-    for _ in range(count):
-        await operation()
+    if window == 1:
+        for _ in range(count):
+            await operation()
+    else:
+        slots = asyncio.Semaphore(window)
+
+        async def one() -> None:
+            async with slots:
+                await operation()
+
+        await asyncio.gather(*(one() for _ in range(count)))
     return count / (time.perf_counter() - started)
 
 
-async def bus_publish(url: str, count: int, content_type: str, confirm: bool) -> float:
+async def bus_publish(url: str, count: int, content_type: str, confirm: bool, window: int = 1) -> float:
     async with Bus.from_url(url, app_name="bench", node="bench", content_type=content_type) as bus:
         event = call_event(bus)
-        return await rate(count, lambda: bus.send(event, confirm=confirm))
+        return await rate(count, lambda: bus.send(event, confirm=confirm), window)
 
 
-async def bare_publish(url: str, count: int, content_type: str, confirm: bool) -> float:
+async def bare_publish(url: str, count: int, content_type: str, confirm: bool, window: int = 1) -> float:
     connection = await aio_pika.connect_robust(url)
     async with connection:
         channel = await connection.channel(publisher_confirms=confirm)
@@ -92,9 +106,11 @@ async def bare_publish(url: str, count: int, content_type: str, confirm: bool) -
 
         async def publish() -> None:
             body = codec.encode(event, content_type)
-            await exchange.publish(aio_pika.Message(body, content_type=content_type), key)
+            # mandatory=False as the bus publishes events: aio-pika's default (True) makes the broker
+            # return every unroutable message.
+            await exchange.publish(aio_pika.Message(body, content_type=content_type), key, mandatory=False)
 
-        return await rate(count, publish)
+        return await rate(count, publish, window)
 
 
 async def fill_queue(url: str, queue: str, count: int, content_type: str) -> None:
@@ -123,10 +139,11 @@ async def bus_consume(url: str, count: int, content_type: str) -> float:
 
     async with Bus.from_url(url, app_name="bench", node="bench", prefetch=500) as bus:
         started = time.perf_counter()
-        await bus.consume(queue, handle)
+        subscription = await bus.consume(queue, handle)
         async with asyncio.timeout(300):
             await done.wait()
         elapsed = time.perf_counter() - started
+        await subscription.cancel()
         await bus.transport.delete_queue(queue)
     return count / elapsed
 
@@ -151,10 +168,11 @@ async def bare_consume(url: str, count: int, content_type: str) -> float:
         await channel.set_qos(prefetch_count=500)
         queue = await channel.declare_queue(queue_name, durable=True)
         started = time.perf_counter()
-        await queue.consume(handle)
+        tag = await queue.consume(handle)
         async with asyncio.timeout(300):
             await done.wait()
         elapsed = time.perf_counter() - started
+        await queue.cancel(tag)
         await queue.delete(if_unused=False, if_empty=False)
     return count / elapsed
 
@@ -162,30 +180,45 @@ async def bare_consume(url: str, count: int, content_type: str) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--amqp-url", default=DEFAULT_URL)
-    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     url, count = args.amqp_url, args.messages
 
     size = len(codec.encode(call_event(Bus.from_url("memory://bench", app_name="bench", node="bench"))))
-    results: dict[str, float] = {}
-    for content_type in (codec.JSON, codec.MSGPACK):
-        short = "json" if content_type == codec.JSON else "msgpack"
-        for confirm in (False, True):
-            # Interleave wrapper and bare runs so that machine noise hits both alike.
-            n = count if not confirm else count // 2
-            results[f"{short}_confirm{int(confirm)}_bare_publish"] = await bare_publish(url, n, content_type, confirm)
-            results[f"{short}_confirm{int(confirm)}_publish"] = await bus_publish(url, n, content_type, confirm)
-        results[f"{short}_bare_consume"] = await bare_consume(url, count, content_type)
-        results[f"{short}_consume"] = await bus_consume(url, count, content_type)
+    runs: dict[str, list[float]] = {}
+
+    def record(name: str, value: float) -> None:
+        runs.setdefault(name, []).append(value)
+
+    # Each round runs the wrapper right after bare aio-pika, so machine noise hits both alike; medians
+    # over the rounds are reported.
+    for _ in range(args.rounds):
+        for content_type in (codec.JSON, codec.MSGPACK):
+            short = "json" if content_type == codec.JSON else "msgpack"
+            for confirm in (False, True):
+                name = f"{short}_confirm{int(confirm)}"
+                record(f"{name}_bare_publish", await bare_publish(url, count, content_type, confirm))
+                record(f"{name}_publish", await bus_publish(url, count, content_type, confirm))
+            name = f"{short}_confirm1_pipelined"
+            window = PIPELINE_WINDOW
+            record(f"{name}_bare_publish", await bare_publish(url, count, content_type, True, window))
+            record(f"{name}_publish", await bus_publish(url, count, content_type, True, window))
+            record(f"{short}_bare_consume", await bare_consume(url, count, content_type))
+            record(f"{short}_consume", await bus_consume(url, count, content_type))
+    results = {name: statistics.median(values) for name, values in runs.items()}
     for name, value in results.items():
-        print(json.dumps({"measure": name, "per_s": round(value)}))
+        print(json.dumps({"measure": name, "per_s": round(value), "runs": [round(v) for v in runs[name]]}))
     summary = {
         "event_bytes": size,
         "messages": count,
+        "rounds": args.rounds,
         "publish_per_s": round(results["json_confirm0_publish"]),
         "bare_publish_per_s": round(results["json_confirm0_bare_publish"]),
         "publish_ratio": round(results["json_confirm0_publish"] / results["json_confirm0_bare_publish"], 3),
         "confirmed_publish_per_s": round(results["json_confirm1_publish"]),
+        "pipelined_confirmed_publish_per_s": round(results["json_confirm1_pipelined_publish"]),
+        "bare_pipelined_confirmed_publish_per_s": round(results["json_confirm1_pipelined_bare_publish"]),
         "bare_confirmed_publish_per_s": round(results["json_confirm1_bare_publish"]),
         "consume_per_s": round(results["json_consume"]),
         "bare_consume_per_s": round(results["json_bare_consume"]),

@@ -158,27 +158,30 @@ class Catalogue:
 
     def issues(self, message: Any, name: str | None = None) -> list[Issue]:
         """Every reason ``message`` is invalid (empty when it is valid), each with its JSON path."""
+        return self._check(message, name)[1]
+
+    def validate(self, message: Any, name: str | None = None) -> MessageDefinition:
+        """Return the message's definition, or raise ValidationError carrying every issue."""
+        definition, problems = self._check(message, name)
+        if definition is None or problems:
+            subject = message.get("Event-Name") if isinstance(message, Mapping) else None
+            raise ValidationError(name or str(subject or "message"), problems)
+        return definition
+
+    def _check(self, message: Any, name: str | None) -> tuple[MessageDefinition | None, list[Issue]]:
         if not isinstance(message, Mapping):
-            return [Issue("$", f"a message is a JSON object, not {type(message).__name__}")]
+            return None, [Issue("$", f"a message is a JSON object, not {type(message).__name__}")]
         try:
             definition = self.definition(name) if name else self.definition_for(message)
         except UnknownMessage as exc:
-            return exc.issues
+            return None, exc.issues
         if definition.validator.is_valid(message):
-            return []  # the common case, at a few microseconds; collecting every reason costs more
+            return definition, []  # the common case, in microseconds; collecting every reason costs more
         found = {
             Issue(json_path(error.instance_path), error.message)
             for error in definition.validator.iter_errors(message)
         }
-        return sorted(found, key=lambda issue: (issue.path, issue.reason))
-
-    def validate(self, message: Any, name: str | None = None) -> MessageDefinition:
-        """Return the message's definition, or raise ValidationError carrying every issue."""
-        problems = self.issues(message, name)
-        if problems:
-            subject = message.get("Event-Name") if isinstance(message, Mapping) else None
-            raise ValidationError(name or str(subject or "message"), problems)
-        return self.definition(name) if name else self.definition_for(message)
+        return definition, sorted(found, key=lambda issue: (issue.path, issue.reason))
 
     def build(
         self, name: str, fields: Mapping[str, Any] | None = None, /, *, origin: Origin, **headers: Any

@@ -170,7 +170,7 @@ class Bus:
         await self.transport.publish(
             exchange,
             routing_key,
-            codec.encode(dict(message), self.content_type),
+            codec.encode(message if isinstance(message, dict) else dict(message), self.content_type),
             content_type=self.content_type,
             persistent=confirm,  # what must be confirmed must also survive a broker restart
             confirm=confirm,
