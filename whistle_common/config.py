@@ -33,10 +33,14 @@ class Settings:
     content_type: str = JSON
 
     def __post_init__(self) -> None:
-        if urlparse(self.amqp_url).scheme not in ("amqp", "amqps"):
-            raise ConfigError(f"{ENV_AMQP_URL}={self.amqp_url!r}: expected amqp://user:pass@host:port/vhost")
-        if urlparse(self.couch_url).scheme not in ("http", "https"):
-            raise ConfigError(f"{ENV_COUCH_URL}={self.couch_url!r}: expected http(s)://[user:pass@]host:port")
+        if urlparse(self.amqp_url).scheme not in ("amqp", "amqps", "memory"):
+            raise ConfigError(
+                f"{ENV_AMQP_URL}={self.amqp_url!r}: expected amqp://user:pass@host:port/vhost or memory://name"
+            )
+        if urlparse(self.couch_url).scheme not in ("http", "https", "memory"):
+            raise ConfigError(
+                f"{ENV_COUCH_URL}={self.couch_url!r}: expected http(s)://[user:pass@]host:port or memory://"
+            )
         if self.content_type not in CONTENT_TYPES:
             raise ConfigError(f"{ENV_CONTENT_TYPE}={self.content_type!r}: expected one of {CONTENT_TYPES}")
         if not self.node:
