@@ -19,7 +19,7 @@ $(STAMP): setup.cfg pyproject.toml
 # pouchdb-server is the CouchDB-API server the integration tests start (no CouchDB package here).
 $(POUCHDB):
 	mkdir -p $(NODE_DIR)
-	test -f $(NODE_DIR)/package.json || (cd $(NODE_DIR) && npm init -y >/dev/null)
+	test -f $(NODE_DIR)/package.json || echo '{"name": "whistle-test-servers", "private": true}' > $(NODE_DIR)/package.json
 	cd $(NODE_DIR) && npm install --no-audit --no-fund --loglevel=error pouchdb-server@4.2.0
 
 test: install lint

@@ -52,6 +52,14 @@ def main(
         raise click.UsageError(str(exc)) from exc
 
 
+def read_json(file: Any) -> Any:
+    """The JSON in ``file``; anything else is a one-line error naming the file."""
+    try:
+        return orjson.loads(file.read())
+    except orjson.JSONDecodeError as exc:
+        raise click.ClickException(f"{getattr(file, 'name', '-')}: not JSON: {exc}") from exc
+
+
 # -- the database -------------------------------------------------------------------------------------
 
 
@@ -98,10 +106,7 @@ def messages_list() -> None:
 @click.argument("file", type=click.File("rb"))
 @click.option("--name", help="Validate as this message instead of the one its Event-Name says.")
 def messages_validate(file: Any, name: str | None) -> None:
-    try:
-        message = orjson.loads(file.read())
-    except orjson.JSONDecodeError as exc:
-        raise click.ClickException(f"{file.name}: not JSON: {exc}") from exc
+    message = read_json(file)
     issues = Catalogue.default().issues(message, name)
     for issue in issues:
         click.echo(f"{issue.path}: {issue.reason}")
@@ -140,7 +145,7 @@ def bus_declare(settings: Settings) -> None:
 @click.option("--routing-key", help="Needed for replies and commands, which have no key of their own.")
 @click.pass_obj
 def bus_send(settings: Settings, file: Any, routing_key: str | None) -> None:
-    message = orjson.loads(file.read())
+    message = read_json(file)
 
     async def send() -> None:
         async with _open_bus(settings) as connected:

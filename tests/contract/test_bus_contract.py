@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from tests.samples import cdr
 from whistle_common import codec
 from whistle_common.api import ValidationError
 from whistle_common.bus import (
@@ -77,18 +78,6 @@ class Inbox:
 
 def call_event(bus: Bus, call_id: str, event: str = "CHANNEL_ANSWER") -> dict:
     return bus.build("call_event", event_name=event, call_id=call_id)
-
-
-def cdr(bus: Bus, call_id: str) -> dict:
-    return bus.build(
-        "cdr",
-        call_id=call_id,
-        timestamp=1795411510,
-        hangup_cause="NORMAL_CLEARING",
-        duration_seconds=12,
-        billing_seconds=10,
-        ringing_seconds=2,
-    )
 
 
 def route_req(bus: Bus) -> dict:

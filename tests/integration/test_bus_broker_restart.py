@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from tests.rabbit_broker import owned_broker_url
+from tests.samples import cdr
 from whistle_common.bus import Bus, Delivery
 
 pytestmark = pytest.mark.integration
@@ -57,34 +58,23 @@ async def test_confirmed_messages_before_during_and_after_a_broker_restart_are_e
     await publisher.start()
     await consumer.consume(queue, store_cdr, bindings=[("callevt", "cdr.*")])
 
-    def cdr(call_id: str) -> dict:
-        return publisher.build(
-            "cdr",
-            call_id=call_id,
-            timestamp=1795411510,
-            hangup_cause="NORMAL_CLEARING",
-            duration_seconds=3,
-            billing_seconds=2,
-            ringing_seconds=1,
-        )
-
     before = [f"before-{i}" for i in range(10)]
     during = [f"during-{i}" for i in range(10)]
     after = [f"after-{i}" for i in range(10)]
     try:
         for call_id in before:
-            await publisher.send(cdr(call_id))
+            await publisher.send(cdr(publisher, call_id))
         await wait_for(len(before))
         await wait_settled(owned_broker, queue)
 
         await asyncio.to_thread(owned_broker.stop)
         # Published while the broker is down: each send retries until the broker is back and confirms.
-        sending = asyncio.gather(*(publisher.send(cdr(call_id)) for call_id in during))
+        sending = asyncio.gather(*(publisher.send(cdr(publisher, call_id)) for call_id in during))
         await asyncio.to_thread(owned_broker.start)
         async with asyncio.timeout(WAIT):
             await sending
         for call_id in after:
-            await publisher.send(cdr(call_id))
+            await publisher.send(cdr(publisher, call_id))
 
         await wait_for(len(before) + len(during) + len(after))
     finally:
