@@ -10,7 +10,7 @@ import pytest
 
 from tests.rabbit_broker import owned_broker_url
 from tests.samples import cdr
-from whistle_common.bus import Bus, Delivery
+from whistle_common.bus import Bus, Delivery, PublishFailed
 
 pytestmark = pytest.mark.integration
 
@@ -68,6 +68,10 @@ async def test_confirmed_messages_before_during_and_after_a_broker_restart_are_e
         await wait_settled(owned_broker, queue)
 
         await asyncio.to_thread(owned_broker.stop)
+        # Without confirms there is nothing to retry against: the publish fails at once, loudly.
+        with pytest.raises(PublishFailed):
+            async with asyncio.timeout(WAIT):
+                await publisher.send(cdr(publisher, "lost"), confirm=False)
         # Published while the broker is down: each send retries until the broker is back and confirms.
         sending = asyncio.gather(*(publisher.send(cdr(publisher, call_id)) for call_id in during))
         await asyncio.to_thread(owned_broker.start)

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from click.testing import CliRunner
 
 from whistle_common.cli import main
+from whistle_common.store import GLOBAL_DBS, Store
 
 pytestmark = pytest.mark.integration
 
 
+async def drop_global_databases(couch_url: str) -> None:
+    async with Store.open(couch_url) as store:
+        for name in GLOBAL_DBS:
+            if await store.db_exists(name):
+                await store.delete_db(name)
+
+
 def test_db_init_installs_views_once_and_then_reports_up_to_date(couch_url: str) -> None:
+    asyncio.run(drop_global_databases(couch_url))  # other tests share this server
     first = CliRunner().invoke(main, ["--couch-url", couch_url, "db", "init"])
     second = CliRunner().invoke(main, ["--couch-url", couch_url, "db", "init"])
 

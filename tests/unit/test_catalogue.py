@@ -209,7 +209,7 @@ def test_every_message_pins_its_category_and_says_where_it_goes(catalogue: Catal
 def test_call_commands_go_to_the_control_queue_with_confirms(catalogue: Catalogue, app: str) -> None:
     definition = catalogue.definition(f"call_command.{app}")
     assert (definition.event_category, definition.event_name, definition.application_name) == (
-        "call",
+        "call_command",
         "command",
         app,
     )
@@ -247,7 +247,7 @@ def test_build_fills_the_envelope_from_the_origin_and_the_schema(catalogue: Cata
     assert message["Node"] == "whistle@media-1"
     assert message["Server-ID"] == "callflow-media-1-4f2a"
     assert re.fullmatch(r"[0-9a-f]{32}", message["Msg-ID"])
-    assert message["Event-Category"] == "call"
+    assert message["Event-Category"] == "call_command"
     assert message["Event-Name"] == "command"
     assert message["Application-Name"] == "play"
     assert message["Media-Name"] == "/system_media/vm-enter_pass"
@@ -344,7 +344,7 @@ def test_nested_items_are_checked_too(catalogue: Catalogue) -> None:
     [
         {"Event-Category": "dialplan", "Event-Name": "route_lose"},
         {"Event-Category": "nonsense", "Event-Name": "route_req"},
-        {"Event-Category": "call", "Event-Name": "command", "Application-Name": "fly"},
+        {"Event-Category": "call_command", "Event-Name": "command", "Application-Name": "fly"},
         {},
     ],
 )

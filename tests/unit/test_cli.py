@@ -35,7 +35,7 @@ def test_validating_a_bad_message_prints_every_issue_and_fails() -> None:
         "messages",
         "validate",
         "-",
-        stdin='{"Event-Category": "call", "Event-Name": "command", '
+        stdin='{"Event-Category": "call_command", "Event-Name": "command", '
         '"Application-Name": "play", "Insert-At": "later"}',
     )
     assert result.exit_code == 1

@@ -156,9 +156,16 @@ class AmqpTransport:
             else aio_pika.DeliveryMode.NOT_PERSISTENT,
         )
         if not confirm and not mandatory:  # only a confirming channel can tell us a message was returned
+            # aio-pika would hold this publish until it has reconnected; without confirms nobody will
+            # retry it, so say at once that it did not go.
+            if self._connection is None or not self._connection.connected.is_set():
+                raise PublishFailed(
+                    f"publish to {exchange!r} {routing_key!r} failed: not connected to the broker"
+                )
             try:
                 target = await self._exchange(self._channel(self._plain), exchange)
-                await target.publish(message, routing_key, mandatory=mandatory)
+                async with asyncio.timeout(self.publish_timeout):
+                    await target.publish(message, routing_key, mandatory=mandatory)
             except _CONNECTION_ERRORS as exc:
                 raise PublishFailed(f"publish to {exchange!r} {routing_key!r} failed: {exc!r}") from exc
             return

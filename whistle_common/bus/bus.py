@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from whistle_common import codec
-from whistle_common.api import Catalogue, MessageDefinition, Origin, ValidationError
+from whistle_common.api import Catalogue, Issue, MessageDefinition, Origin, ValidationError
 from whistle_common.bus import topology
 from whistle_common.bus.amqp import AmqpTransport
 from whistle_common.bus.memory import MemoryBroker, MemoryTransport
@@ -146,7 +146,9 @@ class Bus:
         """
         definition = self.catalogue.validate(message)
         if definition.exchange is None:
-            raise ValidationError(definition.name, [])
+            raise ValidationError(
+                definition.name, [Issue("$", "its schema names no x-exchange: use publish()")]
+            )
         key = routing_key if routing_key is not None else definition.routing_key(message)
         want_confirm = definition.confirm if confirm is None else confirm
         await self._publish(definition.exchange, key, message, confirm=want_confirm, mandatory=mandatory)
@@ -181,7 +183,9 @@ class Bus:
         """Send ``message`` to the requester's Server-ID, carrying the request's Msg-ID."""
         server_id = request.get("Server-ID")
         if not server_id:
-            raise ValidationError("request", [])
+            raise ValidationError(
+                "request", [Issue("$.Server-ID", "empty: the requester cannot be answered")]
+            )
         answer = {**message, "Msg-ID": request.get("Msg-ID")}
         self.catalogue.validate(answer)
         await self._publish("targeted", str(server_id), answer, confirm=False, mandatory=False)
