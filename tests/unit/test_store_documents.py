@@ -61,7 +61,7 @@ def test_every_issue_is_reported_with_its_path():
     with pytest.raises(ValidationError) as caught:
         prepare_for_save(DB, doc)
     paths = [issue.path for issue in caught.value.issues]
-    assert paths == ["$", "$.flow.children['_'].module"]
+    assert paths == ["$", "$.flow.children._.module"]
 
 
 def test_unknown_and_missing_types_are_named():

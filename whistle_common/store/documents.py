@@ -19,6 +19,7 @@ import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
+from whistle_common.api.catalogue import json_path
 from whistle_common.api.errors import Issue, ValidationError
 from whistle_common.schema_files import load_folder, registry
 from whistle_common.store.names import account_id_of
@@ -50,13 +51,14 @@ def public_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _issue(error: SchemaError) -> Issue:
+    path = json_path(error.absolute_path)  # the same path format as bus messages' issues
     custom = error.schema.get("x-errors", {}) if isinstance(error.schema, dict) else {}
     if error.validator in custom:  # a schema's own wording, e.g. for an anyOf that says nothing useful
-        return Issue(error.json_path, custom[error.validator])
+        return Issue(path, custom[error.validator])
     missing = _REQUIRED_MESSAGE.match(error.message) if error.validator == "required" else None
     if missing:  # point at the missing field itself, not at the object lacking it
-        return Issue(f"{error.json_path}.{missing.group(1)}", "is required")
-    return Issue(error.json_path, error.message)
+        return Issue(f"{path}.{missing.group(1)}", "is required")
+    return Issue(path, error.message)
 
 
 def document_issues(doc: Any) -> list[Issue]:
