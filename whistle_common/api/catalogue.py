@@ -57,14 +57,31 @@ class MessageDefinition:
             raise ValidationError(
                 self.name, [Issue("$", "has no routing key of its own: pass one explicitly")]
             )
-
-        def fill(match: re.Match[str]) -> str:
-            value = message.get(match.group(1))
+        words = []
+        for literal, header in _template_parts(self.routing_key_template):
+            if header is None:
+                words.append(literal)
+                continue
+            value = message.get(header)
             if value in (None, ""):
-                raise ValidationError(self.name, [Issue(f"$.{match.group(1)}", "needed for the routing key")])
-            return escape_word(str(value))
+                raise ValidationError(self.name, [Issue(f"$.{header}", "needed for the routing key")])
+            words.append(escape_word(str(value)))
+        return "".join(words)
 
-        return _PLACEHOLDER.sub(fill, self.routing_key_template)
+
+@cache
+def _template_parts(template: str) -> tuple[tuple[str, str | None], ...]:
+    """``call.{Event-Name}.{Call-ID}`` -> literal and header parts, parsed once per template."""
+    parts: list[tuple[str, str | None]] = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(template):
+        if match.start() > position:
+            parts.append((template[position : match.start()], None))
+        parts.append(("", match.group(1)))
+        position = match.end()
+    if position < len(template):
+        parts.append((template[position:], None))
+    return tuple(parts)
 
 
 def _const(schema: Mapping[str, Any], header: str) -> str | None:

@@ -163,9 +163,10 @@ class AmqpTransport:
                     f"publish to {exchange!r} {routing_key!r} failed: not connected to the broker"
                 )
             try:
-                target = await self._exchange(self._channel(self._plain), exchange)
-                async with asyncio.timeout(self.publish_timeout):
-                    await target.publish(message, routing_key, mandatory=mandatory)
+                target = self._exchanges.get((id(self._plain), exchange)) or await self._exchange(
+                    self._channel(self._plain), exchange
+                )
+                await target.publish(message, routing_key, mandatory=mandatory)
             except _CONNECTION_ERRORS as exc:
                 raise PublishFailed(f"publish to {exchange!r} {routing_key!r} failed: {exc!r}") from exc
             return
