@@ -147,6 +147,9 @@ class AmqpTransport:
         confirm: bool = False,
         mandatory: bool = False,
     ) -> None:
+        if not confirm and not mandatory:  # only a confirming channel can tell us a message was returned
+            await self._publish_unconfirmed(exchange, routing_key, body, content_type, headers, persistent)
+            return
         message = aio_pika.Message(
             body,
             content_type=content_type,
@@ -155,22 +158,38 @@ class AmqpTransport:
             if persistent
             else aio_pika.DeliveryMode.NOT_PERSISTENT,
         )
-        if not confirm and not mandatory:  # only a confirming channel can tell us a message was returned
-            # aio-pika would hold this publish until it has reconnected; without confirms nobody will
-            # retry it, so say at once that it did not go.
-            if self._connection is None or not self._connection.connected.is_set():
-                raise PublishFailed(
-                    f"publish to {exchange!r} {routing_key!r} failed: not connected to the broker"
-                )
-            try:
-                target = self._exchanges.get((id(self._plain), exchange)) or await self._exchange(
-                    self._channel(self._plain), exchange
-                )
-                await target.publish(message, routing_key, mandatory=mandatory)
-            except _CONNECTION_ERRORS as exc:
-                raise PublishFailed(f"publish to {exchange!r} {routing_key!r} failed: {exc!r}") from exc
-            return
         await self._publish_confirmed(exchange, routing_key, message, mandatory)
+
+    async def _publish_unconfirmed(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        content_type: str,
+        headers: Mapping[str, Any] | None,
+        persistent: bool,
+    ) -> None:
+        """The event hot path, straight onto aiormq's channel (DESIGN 6): no confirm, nothing to retry.
+
+        aio-pika would hold the publish until it has reconnected; without confirms nobody would retry
+        it, so while the broker is unreachable this raises PublishFailed at once.
+        """
+        if self._connection is None or not self._connection.connected.is_set():
+            raise PublishFailed(
+                f"publish to {exchange!r} {routing_key!r} failed: not connected to the broker"
+            )
+        properties = aiormq.spec.Basic.Properties(
+            content_type=content_type,
+            headers=dict(headers) if headers else None,
+            delivery_mode=2 if persistent else 1,
+        )
+        try:
+            channel = await self._channel(self._plain).get_underlay_channel()
+            await channel.basic_publish(
+                body, exchange=exchange, routing_key=routing_key, properties=properties
+            )
+        except _CONNECTION_ERRORS as exc:
+            raise PublishFailed(f"publish to {exchange!r} {routing_key!r} failed: {exc!r}") from exc
 
     async def _publish_confirmed(
         self, exchange: str, routing_key: str, message: aio_pika.Message, mandatory: bool
