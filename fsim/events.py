@@ -5,7 +5,8 @@ Formats follow ``../shared/fixtures/freeswitch`` (see ``reference/freeswitch-obs
 - plain: one ``Name: value`` line per header, values percent-encoded like ``switch_url_encode``; a body
   is announced by a trailing ``Content-Length`` header;
 - json: one flat object of raw string values, the body as ``_body``;
-- xml: ``<event><headers>`` with one element per header, values percent-encoded.
+- xml: ``<event><headers>`` with one element per header, values percent-encoded; a body (no recording
+  has one) follows as ``<Content-Length>`` and ``<body>`` with XML-escaped text, as switch_event_xmlize does.
 
 Every format travels in an envelope ``Content-Length: N`` + ``Content-Type: text/event-<format>``.
 """
@@ -18,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
 
 import orjson
 
@@ -92,9 +94,10 @@ class Event:
 
     def _xml(self) -> bytes:
         elements = "".join(f"    <{name}>{url_encode(value)}</{name}>\n" for name, value in self.headers)
-        body = (
-            "" if self.body is None else f"  <body>{url_encode(self.body.decode(errors='replace'))}</body>\n"
-        )
+        body = ""
+        if self.body:  # switch_event_xmlize: the length, then the body as escaped text, after the headers
+            text = escape(self.body.decode(errors="replace"))
+            body = f"  <Content-Length>{len(self.body)}</Content-Length>\n  <body>{text}</body>\n"
         return f"<event>\n  <headers>\n{elements}  </headers>\n{body}</event>\n".encode()
 
 

@@ -1,0 +1,2 @@
+"""fsim's inbound Event Socket: ``server.EslServer`` accepts clients, ``connection`` serves one,
+``framing`` reads commands and writes replies, ``subscriptions`` decides which events a client gets."""
