@@ -1,6 +1,6 @@
-"""``whistle``: the one command operators type. Each subcommand's help says what it does.
+"""The ``whistle`` subcommands of the core: ``db``, ``messages`` and ``bus``.
 
-Connection settings come from options, falling back to environment variables (see ``config.py``).
+They receive the validated ``Settings`` as the click context object (see ``whistle_cli``).
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ from typing import Any, TypeVar
 import click
 import orjson
 
-from whistle_common import APP_VERSION
 from whistle_common.api import Catalogue, ValidationError
 from whistle_common.bus import EXCHANGES, INVALID_QUEUE, Bus, BusError, QueueSpec
-from whistle_common.config import ENV_AMQP_URL, ENV_COUCH_URL, ENV_NODE, ConfigError, Settings
-from whistle_common.logs import setup_logging
+from whistle_common.config import Settings
 from whistle_common.store import Store, StoreError, init_databases
 
 T = TypeVar("T")
@@ -31,27 +29,6 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
 
 
-@click.group(help="whistle-voip: hosted-PBX call control (FreeSWITCH, RabbitMQ, CouchDB).")
-@click.version_option(APP_VERSION, prog_name="whistle")
-@click.option(
-    "--amqp-url", help=f"RabbitMQ URL, or memory://NAME for the in-process bus [env {ENV_AMQP_URL}]."
-)
-@click.option(
-    "--couch-url", help=f"CouchDB URL (http://user:pass@host:5984), or memory:// [env {ENV_COUCH_URL}]."
-)
-@click.option("--node", help=f"This host's name on the bus [env {ENV_NODE}; default: the hostname].")
-@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
-@click.pass_context
-def main(
-    ctx: click.Context, amqp_url: str | None, couch_url: str | None, node: str | None, log_level: str
-) -> None:
-    setup_logging(log_level)
-    try:
-        ctx.obj = Settings.from_env(amqp_url=amqp_url, couch_url=couch_url, node=node)
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from exc
-
-
 def read_json(file: Any) -> Any:
     """The JSON in ``file``; anything else is a one-line error naming the file."""
     try:
@@ -63,7 +40,7 @@ def read_json(file: Any) -> Any:
 # -- the database -------------------------------------------------------------------------------------
 
 
-@main.group(help="CouchDB: create the global databases and install the views.")
+@click.group(help="CouchDB: create the global databases and install the views.")
 def db() -> None:
     pass
 
@@ -85,7 +62,7 @@ def db_init(settings: Settings) -> None:
 # -- the message catalogue ----------------------------------------------------------------------------
 
 
-@main.group(help="The message catalogue: every bus message, as defined in schemas/api/.")
+@click.group(help="The message catalogue: every bus message, as defined in schemas/api/.")
 def messages() -> None:
     pass
 
@@ -118,7 +95,7 @@ def messages_validate(file: Any, name: str | None) -> None:
 # -- the bus ------------------------------------------------------------------------------------------
 
 
-@main.group(help="RabbitMQ: declare the exchanges, publish a message, read dead letters.")
+@click.group(help="RabbitMQ: declare the exchanges, publish a message, read dead letters.")
 def bus() -> None:
     pass
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from click.testing import CliRunner
 
-from whistle_common.cli import main
+from whistle_cli import main
 from whistle_common.store import GLOBAL_DBS, Store
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from whistle_common.cli import main
+from whistle_cli import main
 
 
 def invoke(*args: str, stdin: str | None = None, env: dict[str, str] | None = None):
