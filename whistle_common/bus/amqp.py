@@ -201,9 +201,9 @@ class AmqpTransport:
             remaining = deadline - asyncio.get_running_loop().time()
             try:
                 target = await self._exchange(self._channel(self._confirming), exchange)
-                confirmation = await target.publish(
-                    message, routing_key, mandatory=mandatory, timeout=max(remaining, 0.01)
-                )
+                # asyncio.timeout, not publish(timeout=...): that one starts a task per message.
+                async with asyncio.timeout(max(remaining, 0.01)):
+                    confirmation = await target.publish(message, routing_key, mandatory=mandatory)
             except aio_pika.exceptions.DeliveryError as exc:
                 if exc.frame is not None and isinstance(exc.frame, aiormq.spec.Basic.Return):
                     raise Unroutable(f"no queue bound for {exchange!r} {routing_key!r}") from exc
