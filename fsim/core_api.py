@@ -22,7 +22,8 @@ class SwitchCore(Protocol):
 
     hub: EventHub
     """Where every event of the switch is fired. Each ESL connection subscribes a non-blocking listener
-    for its whole life; events fired by ``sendevent`` and ``bgapi`` go through it too."""
+    for its whole life, registered as a flow-controlled consumer (``hub.drain`` waits for its queue);
+    events fired by ``sendevent`` and ``bgapi`` go through it too."""
 
     api: ApiRegistry
     """Runs ``api``/``bgapi`` commands: ``await api.execute(command, argument)`` returns the output
@@ -44,4 +45,15 @@ class SwitchCore(Protocol):
     def channel_name(self, uuid: str) -> str | None:
         """The ``Channel-Name`` of live channel ``uuid`` (``loopback/answer_park-a``), None if there is
         no such channel. ``myevents <uuid>`` binds only to a live channel; the linger notice names it."""
+        ...
+
+    def channel_variable(self, uuid: str, name: str) -> str | None:
+        """Channel variable ``name`` of live channel ``uuid`` as set (``getvar`` on a socket bound with
+        ``myevents``); None when the variable is unset or there is no such channel."""
+        ...
+
+    def channel_data(self, uuid: str) -> list[tuple[str, str]] | None:
+        """``switch_channel_event_set_data`` of live channel ``uuid``: its basic headers
+        (``Channel-State``, ``Unique-ID``, ``Caller-*``...) then ``variable_<name>`` for each channel
+        variable, in wire order and not encoded; None when there is no such channel."""
         ...

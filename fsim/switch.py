@@ -7,19 +7,28 @@
     await switch.api.execute("originate", "{origination_uuid=...}loopback/answer_park/default &park()")
     await switch.sendmsg(uuid, [("call-command", "execute"), ("execute-app-name", "playback"), ...], None)
 
-It satisfies ``fsim.core_api.SwitchCore`` (``events``, ``hub``, ``api``, ``sendmsg``, ``channel_name``) for
-the Event Socket layer. The dialplan is a hook: ``Switch(route_hook=...)`` or ``switch.route_hook = ...``
-takes ``async def hook(channel) -> [(app, data), ...] | None`` (see :mod:`fsim.channels.dialplan`; the
-default reproduces the recording switch's static extensions). mod_xml_curl plugs in there.
+It satisfies ``fsim.core_api.SwitchCore`` (``events``, ``hub``, ``api``, ``sendmsg``, ``channel_name``,
+``channel_variable``, ``channel_data``) for the Event Socket layer. The dialplan is a hook:
+``Switch(route_hook=...)`` or ``switch.route_hook = ...`` takes
+``async def hook(channel) -> [(app, data), ...] | None`` (see :mod:`fsim.channels.dialplan`; the default
+reproduces the recording switch's static extensions). mod_xml_curl plugs in there.
+
+Lifecycle: constructing a Switch starts nothing. ``await switch.start()`` (inside the running event loop)
+starts its background tasks: the HEARTBEAT every ``event_heartbeat_interval`` simulated seconds.
+``await switch.close()`` stops them, hangs up every channel (SYSTEM_SHUTDOWN, so connected ESL clients see
+the hangups: close the ``EslServer`` after it) and cancels what is left. ``async with Switch(...) as switch``
+does both. The api command ``fsim_burst`` (``fsim.burst``) is always registered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid as uuidlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
+from fsim import burst
 from fsim.api import ApiRegistry
 from fsim.apps import Application, conference_api, load
 from fsim.apps.conference import ConferenceManager
@@ -33,7 +42,10 @@ from fsim.channels.profile import CallerProfile
 from fsim.channels.registry import ChannelRegistry
 from fsim.clock import Clock
 from fsim.events import EventFactory, SwitchIdentity
+from fsim.heartbeat import DEFAULT_INTERVAL, Heartbeat
 from fsim.hub import EventHub
+
+log = logging.getLogger(__name__)
 
 RouteHook = Callable[[Channel], Awaitable[Any]]
 Extension = list[tuple[str, str]]
@@ -58,12 +70,14 @@ class Switch:
         strict_files: bool = False,
         originate_timeout: float = 60.0,
         first_sequence: int = 1,
+        event_heartbeat_interval: float | None = DEFAULT_INTERVAL,
     ) -> None:
         """``scale``: real seconds per simulated second (ignored when ``clock`` is given).
 
         ``default_playback_seconds``: how long a file that is not a readable WAV (or a URL) plays;
         ``strict_files``: a missing absolute path answers FILE NOT FOUND instead of playing that long;
-        ``originate_timeout``: simulated seconds an originate or bridge rings when nothing says otherwise.
+        ``originate_timeout``: simulated seconds an originate or bridge rings when nothing says otherwise;
+        ``event_heartbeat_interval``: simulated seconds between HEARTBEATs once started (None: none).
         """
         self.identity = identity or SwitchIdentity()
         self.events = EventFactory(self.identity, first_sequence=first_sequence)
@@ -85,8 +99,46 @@ class Switch:
         self.originate_timeout = originate_timeout
         self.started = self.clock.now()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.heartbeat = Heartbeat(self, event_heartbeat_interval)
+        self._closed = False
         commands.register(self)
         conference_api.register(self)
+        burst.register(self)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the background tasks (the HEARTBEAT scheduler). Idempotent; needs the running loop.
+
+        Channels, api commands and ESL work without it; only time-driven core events need it."""
+        if self._closed:
+            raise RuntimeError("this Switch is closed; create a new one")
+        self.heartbeat.start()
+
+    async def close(self, cause: str = "SYSTEM_SHUTDOWN", timeout: float = 5.0) -> None:
+        """Stop the heartbeat, hang up every channel with ``cause`` and wait (at most ``timeout`` real
+        seconds) until they are destroyed, then cancel channel and spawned tasks still running.
+        Idempotent; events fired meanwhile reach the hub's listeners as usual."""
+        self._closed = True
+        await self.heartbeat.stop()
+        for channel in self.channels:
+            channel.hangup(cause)
+        try:
+            await asyncio.wait_for(self.channels.wait_empty(), timeout)
+        except TimeoutError:
+            log.warning("fsim: %d channel(s) still up %ss after shutdown", len(self.channels), timeout)
+        tasks = [task for task in self._tasks if not task.done()]
+        tasks += [c.task for c in self.channels if c.task is not None and not c.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> Switch:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     # -- SwitchCore --------------------------------------------------------------------------------
 
@@ -104,16 +156,17 @@ class Switch:
         channel = self.channels.get(uuid)
         return channel.name if channel is not None else None
 
-    # -- helpers for the other layers --------------------------------------------------------------
-
     def channel_data(self, uuid: str) -> list[tuple[str, str]] | None:
         """``switch_channel_event_set_data`` of ``uuid``: basic data, ``variable_*``; None: no channel."""
         channel = self.channels.get(uuid)
         return None if channel is None else channel.basic_headers() + channel.variable_headers()
 
     def channel_variable(self, uuid: str, name: str) -> str | None:
+        """Variable ``name`` of channel ``uuid``; None: unset, or no such channel."""
         channel = self.channels.get(uuid)
         return None if channel is None else channel.get_var(name)
+
+    # -- helpers for the other layers --------------------------------------------------------------
 
     async def route_call(self, channel: Channel) -> Extension | None:
         """The route hook's extension for ``channel`` as ``[(app, data), ...]``; None: no route."""
@@ -144,6 +197,35 @@ class Switch:
         kind: str = "sofia",
     ) -> Channel:
         """A new inbound call (as if a SIP INVITE arrived) that runs the dialplan for ``destination``."""
+        channel = self.new_inbound_channel(
+            destination,
+            caller_id_name=caller_id_name,
+            caller_id_number=caller_id_number,
+            name=name,
+            context=context,
+            network_addr=network_addr,
+            variables=variables,
+            uuid=uuid,
+            kind=kind,
+        )
+        self.channels.add(channel)
+        channel.start(Route())
+        return channel
+
+    def new_inbound_channel(
+        self,
+        destination: str,
+        *,
+        caller_id_name: str = "",
+        caller_id_number: str = "0000000000",
+        name: str | None = None,
+        context: str = "default",
+        network_addr: str = "127.0.0.1",
+        variables: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        uuid: str | None = None,
+        kind: str = "sofia",
+    ) -> Channel:
+        """The channel :meth:`inbound_call` would run, built but neither registered nor started."""
         uuid = uuid or str(uuidlib.uuid4())
         name = name or f"sofia/internal/{caller_id_number}@{self.domain}"
         profile = CallerProfile(
@@ -174,8 +256,6 @@ class Switch:
             channel.set_var(var, value)
         for var, value in dict(variables).items():
             channel.set_var(var, value)
-        self.channels.add(channel)
-        channel.start(Route())
         return channel
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:

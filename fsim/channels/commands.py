@@ -82,7 +82,8 @@ def channel_row(switch: Switch, channel: Channel) -> dict[str, str]:
     return dict(zip(COLUMNS, values, strict=True))
 
 
-def _duration(seconds: float) -> str:
+def uptime_text(seconds: float) -> str:
+    """FreeSWITCH's uptime wording: ``0 years, 0 days, 0 hours, 2 minutes, 40 seconds, ...``."""
     us = int(seconds * 1_000_000)
     parts = [
         ("year", us // (365 * 86400 * 10**6)),
@@ -115,13 +116,14 @@ def register(switch: Switch) -> None:
     @command("status")
     async def status(argument: str) -> str:
         registry = switch.channels
+        registry.refresh()
         return (
-            f"UP {_duration(switch.clock.now() - switch.started)}\n"
+            f"UP {uptime_text(switch.clock.now() - switch.started)}\n"
             f"FreeSWITCH (Version {VERSION}  64bit) is ready\n"
             f"{registry.since_startup} session(s) since startup\n"
-            f"{len(registry)} session(s) - peak {registry.peak}, last 5min {registry.peak} \n"
+            f"{len(registry)} session(s) - peak {registry.peak}, last 5min {registry.peak_fivemin} \n"
             f"{registry.last_per_second} session(s) per Sec out of max {switch.sessions_per_second}, peak "
-            f"{registry.peak_per_second}, last 5min {registry.peak_per_second} \n"
+            f"{registry.peak_per_second}, last 5min {registry.peak_per_second_fivemin} \n"
             f"{switch.max_sessions} session(s) max\n"
             "min idle cpu 0.00/100.00\n"
             "Current Stack Size/Max 240K/8192K\n"

@@ -5,17 +5,21 @@ Promises:
 - replies come in command order, and the reply to a command is written before any event fired while
   the command ran (events wait in the connection's queue while a command is being handled);
 - events are written in firing order, in the format current when they are written;
-- the hub listener never blocks: it filters the event and queues it (at most ``MAX_QUEUE_LEN``; after
-  ``MAX_MISSED`` events lost in a row the connection is killed, as FreeSWITCH does);
-- a broken or vanished client only ends its own connection, with a log line.
+- the hub listener never blocks: it filters the event and queues it in the connection's
+  :class:`~fsim.esl.outbox.Outbox` (at most ``MAX_QUEUE_LEN``; after ``MAX_MISSED`` events lost in a row
+  the connection is killed, as FreeSWITCH does);
+- a broken or vanished client only ends its own connection, with a log line;
+- the connection is a flow-controlled hub consumer: a producer that calls ``hub.drain`` waits while its
+  queue is long (except the producer running as this connection's own ``api`` command, which could
+  never see the queue drain: FreeSWITCH holds a connection's events while its ``api`` command runs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import uuid
-from collections import deque
 
 from fsim.core_api import SwitchCore
 from fsim.esl.framing import (
@@ -33,19 +37,21 @@ from fsim.esl.framing import (
     linger_notice,
     read_command,
 )
+from fsim.esl.outbox import CLOSE, Outbox
 from fsim.esl.subscriptions import Subscriptions, event_type, header_value
 from fsim.events import Event, Origin
 
 log = logging.getLogger("fsim.esl")
 
-MAX_QUEUE_LEN = 100_000
-MAX_MISSED = 500
 _BGAPI_ORIGIN = Origin("mod_event_socket.c", "api_exec", 1580)
 _SENDEVENT_ORIGIN = Origin("mod_event_socket.c", "parse_command", 2283)
 _HANGUP = frozenset({"CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY"})
 _LEVELS = {"disable": -1, "console": 0, "alert": 1, "crit": 2, "err": 3}
 _LEVELS |= {"warning": 4, "notice": 5, "info": 6, "debug": 7}
-_CLOSE = object()  # queue marker: close the connection once everything before it is written
+# The connection whose command is running in this task (None in bgapi jobs and outside connections).
+_RUNNING_COMMAND_OF: contextvars.ContextVar[EslConnection | None] = contextvars.ContextVar(
+    "fsim_esl_running_command_of", default=None
+)
 
 
 def _log_level(text: str) -> int | None:
@@ -86,10 +92,13 @@ class EslConnection:
         self._linger: int | None = None  # seconds, -1 for ever, None when not lingering
         self._hung_up = False
         self._log_level: int | None = None
-        self._out: deque[object] = deque()  # Event, LogLine, raw bytes (notices) or _CLOSE
-        self._lost = 0
-        self._busy = False  # a command is running: its reply goes before anything queued meanwhile
-        self._wake = asyncio.Event()
+        self._outbox = Outbox(
+            writer,
+            self.peer,
+            event_format=lambda: self._subs.format,
+            on_close=self.stop,
+            on_overflow=lambda: self.stop("killed listener because of lost events\n"),
+        )
         self._final_sent = False
         self._final_message = GOODBYE
         self._linger_timer: asyncio.TimerHandle | None = None
@@ -98,8 +107,8 @@ class EslConnection:
 
     async def run(self) -> None:
         """Serve the client until it exits or is dropped; always ends with the socket closed."""
-        unsubscribe = self._switch.hub.subscribe(self._on_event)
-        pump = asyncio.create_task(self._pump())
+        unsubscribe = self._switch.hub.subscribe(self._on_event, consumer=self)
+        pump = asyncio.create_task(self._outbox.run())
         self._serve_task = asyncio.create_task(self._serve())
         if self._closing:
             self._serve_task.cancel()
@@ -113,7 +122,7 @@ class EslConnection:
             self._serve_task.cancel()
             pump.cancel()
             await asyncio.gather(self._serve_task, pump, return_exceptions=True)
-            self._out.clear()
+            self._outbox.close()
             try:
                 if not self._final_sent:
                     self._writer.write(disconnect_notice(self._final_message, self._session))
@@ -126,28 +135,43 @@ class EslConnection:
         """End the connection: the disconnect notice carries ``message``, queued events are dropped."""
         self._final_message = message
         self._closing = True
+        self._outbox.close()
         if self._serve_task is not None:
             self._serve_task.cancel()
+
+    def backlog(self) -> int:
+        """Messages queued and not written yet (``fsim.hub.Consumer``).
+
+        0 once the connection is closing, and 0 for the caller that is this connection's own running
+        command: its events are held until that command returns, so waiting for them would deadlock.
+        """
+        if self._closing or _RUNNING_COMMAND_OF.get() is self:
+            return 0
+        return len(self._outbox)
+
+    async def wait_backlog(self, at_most: int) -> None:
+        """Return once at most ``at_most`` messages are queued, or the connection is closing."""
+        await self._outbox.wait_until(lambda: self.backlog() <= at_most)
 
     def deliver_log(self, line: LogLine) -> None:
         """Queue a ``log/data`` frame if this client asked for logs at ``line.level`` or finer."""
         if self._log_level is not None and self._log_level >= line.level:
-            self._push(line)
+            self._outbox.push(line)
 
     # -- reading and answering commands ---------------------------------------------------------------
 
     async def _serve(self) -> None:
+        _RUNNING_COMMAND_OF.set(self)  # this task's context only: what its commands run sees
         self._writer.write(AUTH_REQUEST)
         try:
             async with asyncio.timeout(self._auth_timeout):
                 command = await read_command(self._reader, **self._limits)
             while command is not None:
-                self._busy = True
+                self._outbox.held = True  # the reply goes before anything queued while the command runs
                 try:
                     self._writer.write(await self._execute(command))
                 finally:
-                    self._busy = False
-                    self._wake.set()
+                    self._outbox.held = False
                 if self._final_sent:
                     return
                 await self._writer.drain()
@@ -166,7 +190,7 @@ class EslConnection:
     def _final(self, reply: str) -> bytes:
         """The last reply, sent together with the disconnect notice; queued events are dropped."""
         self._final_sent = self._closing = True
-        self._out.clear()
+        self._outbox.close()
         return command_reply(reply) + disconnect_notice(GOODBYE, self._session)
 
     async def _execute(self, command: Command) -> bytes:
@@ -201,8 +225,10 @@ class EslConnection:
         if self._session is not None or low.startswith("myevents "):
             if low.startswith("myevents"):
                 return self._myevents(line)
-            if low.startswith(("connect", "getvar")):
-                return ""  # channel variables are not visible through SwitchCore: answered as unset
+            if low.startswith("getvar"):
+                return self._getvar(line)
+            if low.startswith("connect"):
+                return ""  # the outbound connect reply (all channel data) is not simulated here
         if low.startswith("divert_events"):
             return self._divert_events(line[13:].strip(" "))
         if low.startswith("sendmsg"):
@@ -224,7 +250,7 @@ class EslConnection:
             self._linger = None
             return "+OK will not linger"
         if low.startswith("nolog"):
-            self._drop(LogLine)
+            self._outbox.drop(LogLine)
             if self._log_level is None:
                 return "-ERR not loging"
             self._log_level = None
@@ -234,7 +260,7 @@ class EslConnection:
         if low.startswith("nixevent"):
             return self._subs.nixevent_command(line[8:])
         if low.startswith("noevents"):
-            self._drop(Event)
+            self._outbox.drop(Event)
             return self._subs.noevents_command()
         return ""
 
@@ -257,6 +283,13 @@ class EslConnection:
         if "json" in probe or "JSON" in probe:
             self._subs.format = "json"
         return "+OK Events Enabled"
+
+    def _getvar(self, line: str) -> str:
+        """``getvar <name>``: the raw value as Reply-Text; unset or empty gives "" (command not found)."""
+        _, space, name = line.rstrip("\r").partition(" ")
+        if not space or self._session is None:
+            return ""
+        return self._switch.channel_variable(self._session, name) or ""
 
     def _divert_events(self, value: str) -> str:
         if self._session is None:
@@ -308,6 +341,7 @@ class EslConnection:
         return command_reply(f"+OK Job-UUID: {job_uuid}", [("Job-UUID", job_uuid)])
 
     async def _background_job(self, job_uuid: str, name: str, argument: str) -> None:
+        _RUNNING_COMMAND_OF.set(None)  # a job does not hold its connection's events
         output = await self._run_api(name, argument)
         headers = [("Job-UUID", job_uuid)]
         if self._session is not None:
@@ -348,7 +382,7 @@ class EslConnection:
             if header_value(event.headers, "Unique-ID", "unique-id") == session:
                 self._hung_up = True
                 if event.name != "CHANNEL_DESTROY" and self._subs.wants(event, session):
-                    self._push(event)
+                    self._outbox.push(event)
                 self._channel_down(event)
                 return
         if self._subs.wants(event, session):
@@ -356,66 +390,15 @@ class EslConnection:
                 # FreeSWITCH destroys a channel only after its session socket is gone.
                 if header_value(event.headers, "Unique-ID", "unique-id") == session:
                     return
-            self._push(event)
+            self._outbox.push(event)
 
     def _channel_down(self, event: Event) -> None:
         assert self._session is not None
         name = self._switch.channel_name(self._session) or event.get("Channel-Name") or self._channel_name
         if self._linger is None:
-            self._out.append(_CLOSE)
+            self._outbox.push_control(CLOSE)
         else:
-            self._out.append(linger_notice(self._session, name, self._linger))
+            self._outbox.push_control(linger_notice(self._session, name, self._linger))
             if self._linger != -1:
                 loop = asyncio.get_running_loop()
                 self._linger_timer = loop.call_later(max(self._linger, 0), self.stop)
-        self._wake.set()
-
-    def _push(self, item: Event | LogLine) -> None:
-        if self._closing:
-            return
-        if len(self._out) >= MAX_QUEUE_LEN:
-            self._lost += 1
-            if self._lost > MAX_MISSED:
-                log.error("ESL %s: killed, %d events lost in a row", self.peer, self._lost)
-                self.stop("killed listener because of lost events\n")
-            return
-        self._lost = 0
-        self._out.append(item)
-        self._wake.set()
-
-    def _drop(self, kind: type) -> None:
-        """Forget queued items of one kind (noevents: events, nolog: log lines)."""
-        kept = [item for item in self._out if not isinstance(item, kind)]
-        self._out.clear()
-        self._out.extend(kept)
-
-    async def _pump(self) -> None:
-        """Write queued events whenever no command is running, in batches."""
-        out, writer = self._out, self._writer
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while out and not self._busy and not self._closing:
-                    chunks: list[bytes] = []
-                    size = 0
-                    while out and size < 262_144:
-                        item = out.popleft()
-                        if item is _CLOSE:
-                            writer.write(b"".join(chunks))
-                            self.stop()
-                            return
-                        if isinstance(item, Event):
-                            data = item.render(self._subs.format)
-                        elif isinstance(item, LogLine):
-                            data = item.render()
-                        else:
-                            assert isinstance(item, bytes)  # a notice
-                            data = item
-                        chunks.append(data)
-                        size += len(data)
-                    writer.write(b"".join(chunks))
-                    await writer.drain()
-        except ConnectionError as exc:
-            log.info("ESL %s: connection lost while writing events (%s)", self.peer, exc)
-            self.stop()

@@ -29,6 +29,7 @@ class FakeSwitch:
         self.hub = EventHub()
         self.api = ApiRegistry(self.events, self.hub)
         self.channels: dict[str, str] = {}
+        self.variables: dict[str, dict[str, str]] = {}  # uuid -> channel variables
         self.sendmsgs: list[tuple[str, list[tuple[str, str]], bytes | None]] = []
         self.fired: list[Event] = []
         self.hub.subscribe(self.fired.append)
@@ -42,6 +43,15 @@ class FakeSwitch:
 
     def channel_name(self, uuid: str) -> str | None:
         return self.channels.get(uuid)
+
+    def channel_variable(self, uuid: str, name: str) -> str | None:
+        return self.variables.get(uuid, {}).get(name) if uuid in self.channels else None
+
+    def channel_data(self, uuid: str) -> list[tuple[str, str]] | None:
+        if uuid not in self.channels:
+            return None
+        basic = [("Channel-Name", self.channels[uuid]), ("Unique-ID", uuid)]
+        return basic + [(f"variable_{name}", value) for name, value in self.variables.get(uuid, {}).items()]
 
     def register(self, name: str, handler: Callable[[str], Awaitable[str]]) -> None:
         self.api.register(name, handler)
