@@ -183,31 +183,12 @@ class Switch:
                 extension.append((item.application, item.data or ""))
         return extension or None
 
-    def inbound_call(
-        self,
-        destination: str,
-        *,
-        caller_id_name: str = "",
-        caller_id_number: str = "0000000000",
-        name: str | None = None,
-        context: str = "default",
-        network_addr: str = "127.0.0.1",
-        variables: Mapping[str, str] | Iterable[tuple[str, str]] = (),
-        uuid: str | None = None,
-        kind: str = "sofia",
-    ) -> Channel:
-        """A new inbound call (as if a SIP INVITE arrived) that runs the dialplan for ``destination``."""
-        channel = self.new_inbound_channel(
-            destination,
-            caller_id_name=caller_id_name,
-            caller_id_number=caller_id_number,
-            name=name,
-            context=context,
-            network_addr=network_addr,
-            variables=variables,
-            uuid=uuid,
-            kind=kind,
-        )
+    def inbound_call(self, destination: str, **options: Any) -> Channel:
+        """A new inbound call (as if a SIP INVITE arrived) that runs the dialplan for ``destination``.
+
+        ``options`` are those of :meth:`new_inbound_channel` (caller id, name, context, variables...).
+        """
+        channel = self.new_inbound_channel(destination, **options)
         self.channels.add(channel)
         channel.start(Route())
         return channel
