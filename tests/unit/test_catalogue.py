@@ -55,6 +55,7 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "event_timestamp": 1700000000,
         },
     ),
+    "registration_flush": ({}, {"realm": "sip.example.com", "username": "1001", "reason": "expire"}),
     "registration_query": ({}, {"realm": "sip.example.com", "username": "1001"}),
     "registration_query_resp": ({}, {"count": 0}),
     "cdr": (
