@@ -22,7 +22,14 @@ from whistle_common.bus import topology
 from whistle_common.bus.amqp import AmqpTransport
 from whistle_common.bus.memory import MemoryBroker, MemoryTransport
 from whistle_common.bus.replies import ReplyRouter, Until
-from whistle_common.bus.transport import BusError, QueueSpec, RawDelivery, Subscription, Transport
+from whistle_common.bus.transport import (
+    BusError,
+    PublishFailed,
+    QueueSpec,
+    RawDelivery,
+    Subscription,
+    Transport,
+)
 from whistle_common.config import new_server_id
 
 log = logging.getLogger(__name__)
@@ -273,11 +280,15 @@ class Bus:
         return subscription
 
     async def _handle(self, queue: str, raw: RawDelivery, handler: Handler) -> None:
+        message: dict[str, Any] = {}
         try:
             message = codec.decode(raw.body, raw.content_type)
             definition = self.catalogue.validate(message)
         except (codec.DecodeError, ValidationError) as exc:
-            await self._dead_letter(queue, raw, str(exc), call_id=None)
+            call_id = message.get("Call-ID")
+            await self._dead_letter(
+                queue, raw, str(exc), call_id=call_id if isinstance(call_id, str) else None
+            )
             return
         delivery = Delivery(message, definition, raw.exchange, raw.routing_key, raw.redelivered, raw.headers)
         try:
@@ -317,13 +328,18 @@ class Bus:
             topology.SOURCE_EXCHANGE_HEADER: raw.exchange,
             topology.SOURCE_ROUTING_KEY_HEADER: raw.routing_key,
         }
-        await self.transport.publish(
-            topology.DEFAULT_EXCHANGE,
-            topology.INVALID_QUEUE,
-            raw.body,
-            content_type=raw.content_type or "application/octet-stream",
-            headers=headers,
-            persistent=True,
-            confirm=True,
-        )
+        try:
+            await self.transport.publish(
+                topology.DEFAULT_EXCHANGE,
+                topology.INVALID_QUEUE,
+                raw.body,
+                content_type=raw.content_type or "application/octet-stream",
+                headers=headers,
+                persistent=True,
+                confirm=True,
+            )
+        except PublishFailed as exc:
+            # Not acknowledged either: the broker redelivers it once the connection is back.
+            log.error("could not dead-letter a message from %s: %s", queue, exc, extra={"call_id": call_id})
+            return
         await raw.ack()
