@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
@@ -44,15 +45,28 @@ _CONNECTION_ERRORS = (
 )
 
 
+CONSUMERS_PER_CHANNEL = 500  # well under RabbitMQ's channel_max (2047) even with one consumer per call
+
+
+@dataclass(eq=False)
+class _ConsumerChannel:
+    """A channel shared by consumers with the same prefetch (basic.qos applies to each consumer)."""
+
+    channel: AbstractRobustChannel
+    consumers: int = 0
+
+
 class _AmqpSubscription:
-    def __init__(self, channel: AbstractRobustChannel, queue: AbstractQueue, tag: str) -> None:
-        self._channel, self._queue, self._tag = channel, queue, tag
+    def __init__(self, home: _ConsumerChannel, queue: AbstractQueue, tag: str) -> None:
+        self._home, self._queue, self._tag = home, queue, tag
+        self._cancelled = False
 
     async def cancel(self) -> None:
-        try:
-            await self._queue.cancel(self._tag)
-        finally:
-            await self._channel.close()
+        if self._cancelled:
+            return
+        self._cancelled = True
+        self._home.consumers -= 1
+        await self._queue.cancel(self._tag)
 
 
 class AmqpTransport:
@@ -77,6 +91,8 @@ class AmqpTransport:
         self._exchanges: dict[tuple[int, str], AbstractExchange] = {}
         self._exchange_types: dict[str, str] = {}
         self._queues: dict[str, AbstractQueue] = {}
+        self._consumer_channels: dict[int, list[_ConsumerChannel]] = {}
+        self._channel_lock = asyncio.Lock()
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(
@@ -225,9 +241,8 @@ class AmqpTransport:
         connection = self._connection
         if connection is None:
             raise BusError("AMQP transport is not connected")
-        # One channel per consumer: prefetch (basic.qos) is per channel.
-        channel = await connection.channel(publisher_confirms=False)
-        await channel.set_qos(prefetch_count=prefetch)
+        home = await self._consumer_channel(connection, prefetch)
+        channel = home.channel
         spec_queue = self._queues[queue]
         # Re-declare on this channel so aio-pika restores the consumer after a reconnect.
         robust_queue = await channel.declare_queue(
@@ -260,7 +275,22 @@ class AmqpTransport:
             )
 
         tag = await robust_queue.consume(on_message, no_ack=False)
-        return _AmqpSubscription(channel, robust_queue, tag)
+        return _AmqpSubscription(home, robust_queue, tag)
+
+    async def _consumer_channel(
+        self, connection: AbstractRobustConnection, prefetch: int
+    ) -> _ConsumerChannel:
+        """A channel for one more consumer: one per call would soon exhaust the connection's channels."""
+        async with self._channel_lock:
+            for home in self._consumer_channels.setdefault(prefetch, []):
+                if home.consumers < CONSUMERS_PER_CHANNEL and not home.channel.is_closed:
+                    home.consumers += 1
+                    return home
+            channel = await connection.channel(publisher_confirms=False)
+            await channel.set_qos(prefetch_count=prefetch)  # per consumer: RabbitMQ's global=false
+            home = _ConsumerChannel(channel, consumers=1)
+            self._consumer_channels[prefetch].append(home)
+            return home
 
 
 async def _settle(operation: Any, verb: str, queue: str) -> None:

@@ -61,6 +61,18 @@ Handler = Callable[[Delivery], Awaitable[None]]
 Binding = tuple[str, str]  # (exchange, routing key)
 
 
+class _Tracked:
+    """A subscription that leaves the bus's list when cancelled, so per-call consumers do not pile up."""
+
+    def __init__(self, inner: Subscription, owner: list[Subscription]) -> None:
+        self._inner, self._owner = inner, owner
+
+    async def cancel(self) -> None:
+        if self._inner in self._owner:
+            self._owner.remove(self._inner)
+        await self._inner.cancel()
+
+
 class Bus:
     """Publish, consume, request and collect over one transport (RabbitMQ or in-memory)."""
 
@@ -277,7 +289,7 @@ class Bus:
 
         subscription = await self.transport.consume(spec.name, on_raw, prefetch=prefetch or self.prefetch)
         self._subscriptions.append(subscription)
-        return subscription
+        return _Tracked(subscription, self._subscriptions)
 
     async def _handle(self, queue: str, raw: RawDelivery, handler: Handler) -> None:
         message: dict[str, Any] = {}

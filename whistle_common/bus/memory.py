@@ -57,7 +57,8 @@ class _Consumer:
         self.queue.consumers.remove(self)
         for message in self.unacked.values():
             message.redelivered = True
-            self.queue.pending.appendleft(message)
+        # Back at the head in their original order, as RabbitMQ requeues them.
+        self.queue.pending.extendleft(reversed(list(self.unacked.values())))
         self.unacked.clear()
         self.queue.pump()
 
