@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from ecallmgr.cli import ecallmgr
 from fsim.cli import fsim
 from whistle_common import APP_VERSION
 from whistle_common.cli import bus, db, messages
@@ -36,5 +37,11 @@ def main(
         raise click.UsageError(str(exc)) from exc
 
 
+@main.group(help="Run one whistle-voip service in the foreground until SIGTERM.")
+def run() -> None:
+    pass
+
+
+run.add_command(ecallmgr)
 for command in (db, messages, bus, fsim):
     main.add_command(command)

@@ -13,7 +13,20 @@ def invoke(*args: str, stdin: str | None = None, env: dict[str, str] | None = No
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["db"], ["db", "init"], ["messages"], ["messages", "validate"], ["bus"], ["bus", "send"]]
+    "command",
+    [
+        [],
+        ["db"],
+        ["db", "init"],
+        ["messages"],
+        ["messages", "validate"],
+        ["bus"],
+        ["bus", "send"],
+        ["run"],
+        ["run", "ecallmgr"],
+        ["fsim"],
+        ["fsim", "call"],
+    ],
 )
 def test_every_subcommand_explains_itself(command: list[str]) -> None:
     result = invoke(*command, "--help")
