@@ -200,7 +200,7 @@ async def main() -> None:
 
     # Publishing alternates wrapper and bare aio-pika in small blocks, and each consume run follows its
     # bare twin, so machine noise hits both alike; medians over the rounds are reported.
-    for _ in range(args.rounds):
+    for round_number in range(args.rounds):
         for content_type in (codec.JSON, codec.MSGPACK):
             short = "json" if content_type == codec.JSON else "msgpack"
             for confirm, window in ((False, 1), (True, 1), (True, PIPELINE_WINDOW)):
@@ -208,8 +208,13 @@ async def main() -> None:
                 wrapped, bare = await compare_publish(url, count, content_type, confirm, window)
                 record(f"{name}_bare_publish", bare)
                 record(f"{name}_publish", wrapped)
-            record(f"{short}_bare_consume", await bare_consume(url, count, content_type))
-            record(f"{short}_consume", await bus_consume(url, count, content_type))
+            # Alternate which consumer goes first, so neither always meets a busier broker.
+            if round_number % 2:
+                record(f"{short}_consume", await bus_consume(url, count, content_type))
+                record(f"{short}_bare_consume", await bare_consume(url, count, content_type))
+            else:
+                record(f"{short}_bare_consume", await bare_consume(url, count, content_type))
+                record(f"{short}_consume", await bus_consume(url, count, content_type))
     results = {name: statistics.median(values) for name, values in runs.items()}
     for name, value in results.items():
         print(json.dumps({"measure": name, "per_s": round(value), "runs": [round(v) for v in runs[name]]}))
