@@ -24,6 +24,8 @@ from typing import Any
 from ecallmgr.fetch import FetchServer
 from ecallmgr.fetch.server import DEFAULT_PORT as DEFAULT_FETCH_PORT
 from ecallmgr.node import ControlManager, FreeswitchNode, NodeSet, NodeStatus
+from ecallmgr.nodes_api import NodesApi
+from ecallmgr.originate import OriginateService
 from ecallmgr.publisher import EventPublisher
 from whistle_common.bus import Bus
 from whistle_common.config import DEFAULT_AMQP_URL
@@ -92,6 +94,7 @@ class EcallmgrSettings:
     backoff_initial: float = 0.1
     backoff_max: float = 30.0
     control: bool = True  # use ecallmgr.control when importable
+    node_status_interval: float = 30.0  # seconds between node_status messages (also sent on up/down)
 
 
 def default_control_factory() -> ControlFactory | None:
@@ -130,8 +133,10 @@ class Ecallmgr:
             self.bus, host=settings.fetch_host, port=settings.fetch_port, **fetch_options
         )
         self.nodes = NodeSet()
+        self.nodes_api = NodesApi(self, status_interval=settings.node_status_interval)
         self._control_factory = control_factory
         self.control_manager: ControlManager | None = None
+        self.originate: OriginateService | None = None
         self._stop = asyncio.Event()
         self.started = asyncio.Event()  # set once start() has returned
         self._started = False
@@ -159,8 +164,11 @@ class Ecallmgr:
                 factory = default_control_factory()
             if factory is not None:
                 self.control_manager = factory(self.bus, self.bus.origin, self.nodes.get)
+            self.originate = OriginateService(self.bus, self.nodes, self.control_manager)
+            await self.originate.start()
             for spec in self.settings.nodes:
                 await self.add_node(spec)
+            await self.nodes_api.start()
         except BaseException:
             await self.close()
             raise
@@ -222,6 +230,9 @@ class Ecallmgr:
         if self._closed:
             return
         self._closed = True
+        if self.originate is not None:
+            await self.originate.close()
+        await self.nodes_api.close()
         await self.nodes.close()
         await self.publisher.close()
         if self.control_manager is not None:

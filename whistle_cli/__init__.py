@@ -10,6 +10,7 @@ import click
 
 from ecallmgr.cli import ecallmgr
 from fsim.cli import fsim
+from whistle_cli.nodes import nodes
 from whistle_common import APP_VERSION
 from whistle_common.cli import bus, db, messages
 from whistle_common.config import ENV_AMQP_URL, ENV_COUCH_URL, ENV_NODE, ConfigError, Settings
@@ -43,5 +44,5 @@ def run() -> None:
 
 
 run.add_command(ecallmgr)
-for command in (db, messages, bus, fsim):
+for command in (db, messages, bus, fsim, nodes):
     main.add_command(command)

@@ -116,6 +116,12 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
     ),
     "call_command.transfer": ({}, {"call_id": CALL_ID, "transfer_to": "2000", "transfer_type": "blind"}),
+    "node_status": (
+        {},
+        {"nodes": [{"Name": "fs1", "Host": "10.0.0.5", "Port": 8021, "Up": True, "Channel-Count": 2}]},
+    ),
+    "nodes_req": ({}, {"action": "list"}),
+    "nodes_resp": ({}, {"nodes": []}),
 }
 
 CALL_COMMANDS = sorted(
@@ -197,7 +203,7 @@ def test_two_schemas_may_not_claim_the_same_headers() -> None:
 def test_every_message_pins_its_category_and_says_where_it_goes(catalogue: Catalogue, name: str) -> None:
     definition = catalogue.definition(name)
     assert definition.event_category
-    assert definition.exchange in {"targeted", "callmgr", "callevt", "callctl", "resource"}
+    assert definition.exchange in {"targeted", "callmgr", "callevt", "callctl", "resource", "notifications"}
     if name != "call_event":  # call_event alone takes any FreeSWITCH event name
         assert definition.event_name
     if definition.exchange in {"targeted", "callctl"}:  # the caller names the queue
@@ -491,6 +497,7 @@ def test_replies_go_to_the_requester(catalogue: Catalogue) -> None:
     targeted = {n for n in catalogue.names if catalogue.definition(n).exchange == "targeted"}
     assert targeted == {
         "authn_resp",
+        "nodes_resp",
         "originate_resp",
         "registration_query_resp",
         "route_resp",
