@@ -30,7 +30,8 @@ conference                 ``conference <id>@<profile|default>[+flags{mute|deaf|
 send_dtmf                  ``send_dtmf <DTMFs>[@<Duration>]``
 transfer                   blind: ``transfer [-bleg|-both] <to> XML <context|default>``;
                            attended: ``att_xfer loopback/<to>/<context|default>``
-store                      refused (``unsupported``): uploading recordings is not implemented yet
+store                      nothing: ecallmgr uploads the recording itself (:mod:`ecallmgr.control.store`,
+                           run by the queue before :func:`plan`, which refuses it as ``unsupported``)
 =========================  ==============================================================================
 """
 
@@ -378,7 +379,8 @@ def _transfer(command: Mapping[str, Any], call_id: str, other_leg: str | None) -
 
 
 def _store(command: Mapping[str, Any], call_id: str, other_leg: str | None) -> Plan:
-    raise CommandRefused("unsupported", "store (uploading a recording) is not implemented yet")
+    """store has no FreeSWITCH plan: the queue runs :func:`ecallmgr.control.store.store_recording`."""
+    raise CommandRefused("unsupported", "store runs no FreeSWITCH application (see ecallmgr.control.store)")
 
 
 _BUILDERS = {

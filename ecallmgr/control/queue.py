@@ -13,7 +13,9 @@
   the CHANNEL_EXECUTE_COMPLETE carrying that Application-UUID comes to :meth:`CallControl.on_event`. Then a
   ``call_event`` CHANNEL_EXECUTE_COMPLETE goes to ``callevt`` with Application-Name the command's (so
   ``tones`` completes as ``tones``, not ``play``), FreeSWITCH's Application-Response and the command's
-  Msg-ID. noop completes with Application-Response = its Msg-ID when it reaches the head.
+  Msg-ID. noop completes with Application-Response = its Msg-ID when it reaches the head. ``store`` runs
+  no FreeSWITCH application either: at the head of the queue ecallmgr uploads the recording itself
+  (:mod:`ecallmgr.control.store`) and completes it with Application-Response ``success``.
 * An error (command refused, bad media, ``-ERR`` from FreeSWITCH, node not connected) publishes a
   ``dialplan_error`` (``call.dialplan.<Call-ID>``) with the command's Msg-ID, and the queue moves on.
 * After CHANNEL_DESTROY every command still queued, or arriving, fails with Dialplan-Error ``DOWN``; after
@@ -41,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ecallmgr.control.commands import CommandRefused, FsApp, Plan, plan
+from ecallmgr.control.store import store_recording
 from ecallmgr.esl.errors import EslDisconnected
 from ecallmgr.translate import KAZOO_TO_FS, call_event
 from whistle_common.api.catalogue import Origin
@@ -381,10 +384,13 @@ class CallControl:
                 raise CommandRefused("DOWN", "channel is down")
             if command.get("Call-ID") != self.call_id:
                 raise CommandRefused("baduuid", f"not call {self.call_id}")
-            steps = plan(command, self.call_id, other_leg=self.other_leg)
+            # store runs no FreeSWITCH application: ecallmgr uploads the recording itself
+            steps = None if item.name == "store" else plan(command, self.call_id, other_leg=self.other_leg)
             if item is self._current:
                 self._current_plan = steps
-            if steps.immediate:
+            if steps is None:
+                fs = self._synthetic("noop", await store_recording(command))
+            elif steps.immediate:
                 fs = self._synthetic("noop" if item.name == "noop" else item.name, steps.response)
             elif steps.api is not None:
                 reply = await self._node().api(steps.api.command)
