@@ -35,6 +35,7 @@ from typing import Any
 from ecallmgr.translate import call_event, cdr, registration
 from ecallmgr.translate._fields import envelope, seconds
 from whistle_common import codec
+from whistle_common.routing import escape_word
 from whistle_common.api.catalogue import Origin
 from whistle_common.bus import Bus
 
@@ -138,7 +139,7 @@ class EventPublisher:
                 bus = self.bus
                 await bus.transport.publish(
                     CALL_EVENT_EXCHANGE,
-                    f"call.{message['Event-Name']}.{message['Call-ID']}",
+                    f"call.{message['Event-Name']}.{escape_word(message['Call-ID'])}",
                     codec.encode(message, bus.content_type),
                     content_type=bus.content_type,
                 )
