@@ -35,9 +35,9 @@ from typing import Any
 from ecallmgr.translate import call_event, cdr, registration
 from ecallmgr.translate._fields import envelope, seconds
 from whistle_common import codec
-from whistle_common.routing import escape_word
 from whistle_common.api.catalogue import Origin
 from whistle_common.bus import Bus
+from whistle_common.routing import escape_word
 
 log = logging.getLogger("ecallmgr.publisher")
 
