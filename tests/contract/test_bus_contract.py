@@ -17,6 +17,7 @@ from whistle_common.bus import (
     REASON_HEADER,
     Bus,
     Delivery,
+    PublishFailed,
     QueueSpec,
     RequestTimeout,
     Unroutable,
@@ -342,3 +343,16 @@ async def test_prefetch_limits_the_messages_in_flight_to_one_consumer(open_bus) 
         async with asyncio.timeout(0.3):  # a third delivery would arrive well within this
             await third.wait()
     release.set()
+
+
+async def test_publishing_to_an_exchange_the_bus_does_not_declare_is_refused(open_bus) -> None:
+    bus = await open_bus()
+    inbox = Inbox()
+    call_id = unique("c")
+    await bus.consume(unique("q"), inbox, bindings=[("callevt", f"call.*.{call_id}")])
+
+    with pytest.raises(PublishFailed):
+        await bus.publish("no-such-exchange", "x", call_event(bus, call_id))
+    await bus.send(call_event(bus, call_id))  # the publishing channel is still usable
+
+    assert len(await inbox.wait_for(1)) == 1

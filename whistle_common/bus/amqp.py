@@ -43,6 +43,8 @@ _CONNECTION_ERRORS = (
     RuntimeError,
     asyncio.TimeoutError,
 )
+# A channel closed by the broker (unknown exchange, precondition failed...): reported as PublishFailed.
+_CHANNEL_ERRORS = (aiormq.exceptions.AMQPChannelError,)
 
 
 DRAIN_EVERY = 32  # unconfirmed publishes between two waits for the socket to drain
@@ -213,7 +215,7 @@ class AmqpTransport:
                 properties=properties,
                 wait=self._unconfirmed % DRAIN_EVERY == 0,
             )
-        except _CONNECTION_ERRORS as exc:
+        except (*_CONNECTION_ERRORS, *_CHANNEL_ERRORS) as exc:
             raise PublishFailed(f"publish to {exchange!r} {routing_key!r} failed: {exc!r}") from exc
 
     async def _publish_confirmed(
@@ -229,6 +231,10 @@ class AmqpTransport:
                 # asyncio.timeout, not publish(timeout=...): that one starts a task per message.
                 async with asyncio.timeout(max(remaining, 0.01)):
                     confirmation = await target.publish(message, routing_key, mandatory=mandatory)
+            except _CHANNEL_ERRORS as exc:
+                raise PublishFailed(
+                    f"broker closed the channel for {exchange!r} {routing_key!r}: {exc!r}"
+                ) from exc
             except aio_pika.exceptions.DeliveryError as exc:
                 if exc.frame is not None and isinstance(exc.frame, aiormq.spec.Basic.Return):
                     raise Unroutable(f"no queue bound for {exchange!r} {routing_key!r}") from exc

@@ -119,14 +119,18 @@ class Bus:
     async def start(self) -> None:
         """Connect, declare the exchanges and the dead-letter queue, and start our own targeted queue."""
         await self.transport.connect()
-        for exchange in topology.EXCHANGES:
-            await self.transport.declare_exchange(exchange.name, exchange.type)
-        await self.transport.declare_queue(QueueSpec(topology.INVALID_QUEUE, durable=True))
-        await self.consume(
-            QueueSpec(self.server_id, durable=False, exclusive=True, auto_delete=True),
-            self._on_targeted,
-            bindings=[("targeted", self.server_id)],
-        )
+        try:
+            for exchange in topology.EXCHANGES:
+                await self.transport.declare_exchange(exchange.name, exchange.type)
+            await self.transport.declare_queue(QueueSpec(topology.INVALID_QUEUE, durable=True))
+            await self.consume(
+                QueueSpec(self.server_id, durable=False, exclusive=True, auto_delete=True),
+                self._on_targeted,
+                bindings=[("targeted", self.server_id)],
+            )
+        except BaseException:
+            await self.close()  # or the robust connection would keep reconnecting for nobody
+            raise
 
     async def close(self) -> None:
         for subscription in self._subscriptions:
@@ -182,6 +186,11 @@ class Bus:
         mandatory: bool = False,
     ) -> None:
         """Publish a validated ``message`` on ``exchange``; raises ValidationError or PublishFailed."""
+        if exchange not in topology.EXCHANGE_NAMES and exchange != topology.DEFAULT_EXCHANGE:
+            # On RabbitMQ an unknown exchange closes the shared publishing channel for everyone.
+            raise PublishFailed(
+                f"no exchange {exchange!r}: the bus declares {sorted(topology.EXCHANGE_NAMES)}"
+            )
         self.catalogue.validate(message)
         await self._publish(exchange, routing_key, message, confirm=confirm, mandatory=mandatory)
 
@@ -351,7 +360,8 @@ class Bus:
                 confirm=True,
             )
         except PublishFailed as exc:
-            # Not acknowledged either: the broker redelivers it once the connection is back.
+            # Handed back rather than lost; if the connection is gone the broker redelivers it anyway.
             log.error("could not dead-letter a message from %s: %s", queue, exc, extra={"call_id": call_id})
+            await raw.nack(True)
             return
         await raw.ack()

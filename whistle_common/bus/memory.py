@@ -55,12 +55,16 @@ class _Consumer:
             return
         self.cancelled = True
         self.queue.consumers.remove(self)
+        if self in self.owner._consumers:
+            self.owner._consumers.remove(self)
         for message in self.unacked.values():
             message.redelivered = True
         # Back at the head in their original order, as RabbitMQ requeues them.
         self.queue.pending.extendleft(reversed(list(self.unacked.values())))
         self.unacked.clear()
         self.queue.pump()
+        if self.queue.spec.auto_delete and not self.queue.consumers:
+            await self.owner.delete_queue(self.queue.spec.name)  # as RabbitMQ does after the last consumer
 
 
 @dataclass(eq=False)
@@ -225,7 +229,7 @@ class MemoryTransport:
             consumer.in_flight -= 1
             if requeue:
                 message.redelivered = True
-                consumer.queue.pending.append(message)
+                consumer.queue.pending.appendleft(message)  # RabbitMQ requeues at the head
             consumer.queue.pump()
 
         async def ack() -> None:
