@@ -27,7 +27,8 @@ class ChangeFeed:
     ) -> None:
         self.db = db
         self._backend = backend
-        self._since = since
+        self._since = since  # the last change handed out: where a consumer resumes
+        self._read_up_to = since  # the last change fetched from the server
         self._poll_interval = poll_interval
         self._batch = batch
         self._pending: deque[Change] = deque()
@@ -35,7 +36,7 @@ class ChangeFeed:
 
     @property
     def since(self) -> str:
-        """The sequence the feed has read up to: resume from here with ``Store.changes(db, since=...)``."""
+        """The sequence of the last change handed out; resume with ``Store.changes(db, since=...)``."""
         return self._since
 
     def __aiter__(self) -> ChangeFeed:
@@ -45,12 +46,18 @@ class ChangeFeed:
         while not self._pending:
             if self._closed:
                 raise StopAsyncIteration
-            changes, self._since = await self._backend.changes_since(self.db, self._since, self._batch)
+            changes, self._read_up_to = await self._backend.changes_since(
+                self.db, self._read_up_to, self._batch
+            )
             if changes:
                 self._pending.extend(changes)
             else:
-                await self._backend.wait_for_changes(self.db, self._since, self._poll_interval)
-        return self._pending.popleft()
+                self._since = self._read_up_to
+                await self._backend.wait_for_changes(self.db, self._read_up_to, self._poll_interval)
+        change = self._pending.popleft()
+        # Never ahead of what the consumer has seen; at the end of a batch, where the server's read ended.
+        self._since = str(change.seq) if self._pending else self._read_up_to
+        return change
 
     async def aclose(self) -> None:
         """Stop the feed: a pending ``__anext__`` finishes its wait, then iteration ends."""
