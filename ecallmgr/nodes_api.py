@@ -10,7 +10,8 @@
 Each ecallmgr consumes ``nodes.req`` on the ``resource`` exchange with its own exclusive queue, so every
 instance answers a request (the requester uses ``Bus.collect``): ``list``, ``add`` (Name, Host, Port,
 Password) or ``remove`` (Name). The ``nodes_resp`` reply carries the instance's nodes after the action,
-and an Error-Message when the action failed (a taken name on add, an unknown node on remove).
+and an Error-Message when the action failed (a taken name or no Password on add, an unknown node on
+remove). A node added over the bus must carry its own Password: the ecallmgr-wide one is never used.
 
 ``node_status`` (the instance's nodes: name, host, port, up, channel count, last heartbeat) goes to the
 ``notifications`` exchange as ``nodes.status.<escaped Node>``, without confirms, whenever a node goes up
@@ -118,12 +119,16 @@ class NodesApi:
         error: str | None = None
         name = str(request.get("Name") or "")
         if action == "add":
-            spec = NodeSpec(name, str(request["Host"]), int(request["Port"]), request.get("Password"))
-            try:
-                await self.service.add_node(spec)
-                log.info("node %s (%s:%d) added over the bus", spec.name, spec.host, spec.port)
-            except ValueError as exc:
-                error = str(exc)
+            password = request.get("Password")
+            if not password:  # never send the ecallmgr-wide password to a host named on the bus
+                error = "Password is required"
+            else:
+                spec = NodeSpec(name, str(request["Host"]), int(request["Port"]), str(password))
+                try:
+                    await self.service.add_node(spec)
+                    log.info("node %s (%s:%d) added over the bus", spec.name, spec.host, spec.port)
+                except ValueError as exc:
+                    error = str(exc)
         elif action == "remove":
             if await self.service.remove_node(name):
                 log.info("node %s removed over the bus", name)

@@ -226,16 +226,14 @@ class Ecallmgr:
             await self.close()
 
     async def close(self) -> None:
-        """Close the nodes, let the CDRs in flight be confirmed, close control, fetch and bus. Idempotent."""
+        """Close control first (handing commands back), then nodes, publisher, fetch, bus; idempotent."""
         if self._closed:
             return
         self._closed = True
         if self.originate is not None:
             await self.originate.close()
         await self.nodes_api.close()
-        await self.nodes.close()
-        await self.publisher.close()
-        if self.control_manager is not None:
+        if self.control_manager is not None:  # first: unfinished commands are handed back, not failed
             closer = getattr(self.control_manager, "close", None)
             if closer is not None:
                 try:
@@ -244,5 +242,7 @@ class Ecallmgr:
                         await result
                 except Exception:
                     log.exception("ecallmgr: closing call control failed")
+        await self.nodes.close()
+        await self.publisher.close()
         await self.fetch.close()
         await self.bus.close()

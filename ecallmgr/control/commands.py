@@ -37,15 +37,19 @@ store                      nothing: ecallmgr uploads the recording itself (:mod:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ecallmgr.fetch.xml import inert
+
 DEFAULT_CONTEXT = "default"
 DEFAULT_CONFERENCE_PROFILE = "default"
 DIGITS_VARIABLE = "collected_digits"  # argument 8 of play_and_get_digits; translate reads it back
-RECORDING_DIR = "/tmp"
+# where record writes (bare names) and the only place record/store may touch; env ECALLMGR_RECORDING_DIR
+RECORDING_DIR = os.environ.get("ECALLMGR_RECORDING_DIR") or "/tmp"
 RECORD_DEFAULTS = (3600, 200, 3)  # Time-Limit (s), Silence-Threshold, Silence-Hits
 PASS_THROUGH_MEDIA = ("tone_stream://", "silence_stream://", "local_stream://", "http://", "https://")
 _KAZOO_MEDIA = re.compile(r"^/(system_media|[0-9a-f]{32})/")
@@ -100,10 +104,24 @@ def plan(command: Mapping[str, Any], call_id: str, *, other_leg: str | None = No
         raise CommandRefused("unsupported", f"{name} is not supported")
     result = builder(command, call_id, other_leg)
     for app in result.apps:
-        _no_newline(app.arg or "")
+        _inert(app.arg or "")
     if result.api is not None:
-        _no_newline(result.api.command)
+        _inert(result.api.command)
     return result
+
+
+def in_recording_dir(path: str) -> bool:
+    """Whether ``path`` (resolved: symlinks, ``..``) lies inside :data:`RECORDING_DIR`."""
+    root = os.path.realpath(RECORDING_DIR)
+    resolved = os.path.realpath(path)
+    return os.path.commonpath([root, resolved]) == root
+
+
+def _inert(text: str) -> None:
+    """Refuse what FreeSWITCH would expand (``${...}``, e.g. ``${system(...)}``) or a control character."""
+    _no_newline(text)
+    if not inert(text):
+        raise CommandRefused("invalid", "'${' or a control character in an argument")
 
 
 def resolve_media(name: str) -> str:
@@ -202,6 +220,8 @@ def _record(command: Mapping[str, Any], call_id: str, other_leg: str | None) -> 
     path = name if name.startswith("/") else f"{RECORDING_DIR}/{name}"
     if ("/" in name and not name.startswith("/")) or ".." in name.split("/"):
         raise CommandRefused("invalid", f"bad recording name {name!r}")
+    if not in_recording_dir(path):
+        raise CommandRefused("invalid", f"recording {name!r} is outside the recording directory")
     limit, threshold, hits = RECORD_DEFAULTS
     args = [
         _one_word(path, "Media-Name"),

@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from ecallmgr.control import commands
 from ecallmgr.control.commands import CommandRefused
 
 STORE_TIMEOUT = 60.0  # seconds for the whole upload (connect, write, read)
@@ -82,8 +83,9 @@ def _read(path: str) -> bytes:
 async def store_recording(command: Mapping[str, Any], *, timeout: float | None = None) -> str:
     """Upload the recording of a ``store`` command; its Application-Response (``success``) once stored.
 
-    Raises :class:`CommandRefused`: ``unsupported`` (stream), ``invalid`` (a relative Media-Name, a
-    destination that is not http(s), a malformed header), ``media_not_found`` (no such regular file),
+    Raises :class:`CommandRefused`: ``unsupported`` (stream), ``invalid`` (a relative Media-Name or one
+    outside :data:`ecallmgr.control.commands.RECORDING_DIR`, a destination that is not http(s), a
+    malformed header), ``media_not_found`` (no such regular file),
     ``timeout``, ``store_failed`` (an HTTP error status or a connection error).
     """
     method = command.get("Media-Transfer-Method")
@@ -97,6 +99,8 @@ async def store_recording(command: Mapping[str, Any], *, timeout: float | None =
     path = str(command.get("Media-Name") or "")
     if not PurePosixPath(path).is_absolute():
         raise CommandRefused("invalid", f"store: Media-Name {path!r} is not an absolute path")
+    if not commands.in_recording_dir(path):
+        raise CommandRefused("invalid", f"store: Media-Name {path!r} is outside the recording directory")
     destination = str(command.get("Media-Transfer-Destination") or "")
     try:
         url = httpx.URL(destination)

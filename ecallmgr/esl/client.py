@@ -221,6 +221,9 @@ class EslClient:
             reason = f"malformed frame: {error}"
         except OSError as error:
             reason = f"connection error: {error!r}"
+        except Exception as exc:  # anything else: reconnect too, or the supervisor would end silently
+            log.exception("ESL %s (%s:%d): reader failed", self.node_name, self.host, self.port)
+            reason = f"reader failed: {exc!r}"
         finally:
             self.connected.clear()
             if self._writer is writer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ecallmgr.control import commands
 from ecallmgr.control.commands import CommandRefused, FsApi, FsApp, Plan, plan, resolve_media
 
 CALL = "call-1"
@@ -78,10 +79,11 @@ def test_tones_become_one_tone_stream():
     ]
 
 
-def test_record_with_defaults_and_explicit_limits():
+def test_record_with_defaults_and_explicit_limits(monkeypatch):
+    monkeypatch.setattr(commands, "RECORDING_DIR", "/var/rec")
     assert apps("record", **{"Media-Name": "msg.wav"}) == [
         ("set", "playback_terminators=none"),
-        ("record", "/tmp/msg.wav 3600 200 3"),
+        ("record", "/var/rec/msg.wav 3600 200 3"),
     ]
     limits = {"Time-Limit": 60, "Silence-Threshold": 50, "Silence-Hits": 5, "Terminators": ["#"]}
     assert apps("record", **{"Media-Name": "/var/rec/a.wav", **limits})[-1] == (
@@ -207,3 +209,42 @@ def test_store_and_unknown_commands_are_refused_with_a_reason():
 def test_newlines_never_reach_freeswitch():
     with pytest.raises(CommandRefused):
         plan(cmd("say", Language="en", Type="number", Method="pronounced", **{"Say-Text": "1\n2"}), CALL)
+
+
+def test_freeswitch_expansions_and_control_characters_are_refused():
+    say = {"Language": "en", "Type": "name_spelled", "Method": "pronounced"}
+    for text in ("${system(id)}", "a\x00b", "a\tb"):
+        with pytest.raises(CommandRefused) as refused:
+            plan(cmd("say", **say, **{"Say-Text": text}), CALL)
+        assert refused.value.error == "invalid"
+    ccv = {"Custom-Channel-Vars": {"Owner": "${system(id)}"}, "Custom-Call-Vars": {}}
+    with pytest.raises(CommandRefused) as refused:
+        plan(cmd("set", **ccv), CALL)
+    assert refused.value.error == "invalid" and "${" in refused.value.message
+    for name, fields in (
+        ("send_dtmf", {"DTMFs": "${api(status)}"}),
+        ("transfer", {"Transfer-To": "${system(id)}", "Transfer-Type": "blind"}),
+        ("conference", {"Conference-ID": "${system(id)}"}),
+        ("hangup", {"Hangup-Cause": "${system(id)}"}),
+        ("play", {"Media-Name": "/tmp/${system(id)}.wav"}),
+    ):
+        with pytest.raises(CommandRefused) as refused:
+            plan(cmd(name, **fields), CALL)
+        assert refused.value.error == "invalid", name
+    assert apps("say", **say, **{"Say-Text": "hello $5 {x}"}) == [
+        ("say", "en name_spelled pronounced hello $5 {x}")
+    ]
+    normal = {"Custom-Channel-Vars": {"Owner": "abc"}, "Custom-Call-Vars": {}}
+    assert apps("set", **normal) == [("set", "ecallmgr_Owner=abc")]
+
+
+def test_record_outside_the_recording_directory_is_refused(monkeypatch):
+    monkeypatch.setattr(commands, "RECORDING_DIR", "/var/rec")
+    for name in ("/etc/passwd", "/var/recordings/a.wav", "/var/rec/../../etc/passwd"):
+        with pytest.raises(CommandRefused) as refused:
+            plan(cmd("record", **{"Media-Name": name}), CALL)
+        assert refused.value.error == "invalid", name
+    assert apps("record", **{"Media-Name": "/var/rec/sub/a.wav"})[-1] == (
+        "record",
+        "/var/rec/sub/a.wav 3600 200 3",
+    )

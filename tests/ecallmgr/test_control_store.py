@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from ecallmgr.control import commands
 from ecallmgr.control import store as store_module
 from tests.ecallmgr import test_control_queue
 from tests.ecallmgr.test_control_queue import Harness
@@ -69,6 +70,12 @@ async def couch() -> AsyncIterator[Couch]:
         yield me
     finally:
         await server.close()
+
+
+@pytest.fixture(autouse=True)
+def recording_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(commands, "RECORDING_DIR", str(tmp_path))
+    return tmp_path
 
 
 @pytest.fixture
@@ -183,3 +190,12 @@ def test_content_types_come_from_the_extension():
     assert store_module.content_type("/tmp/a.wav") == "audio/x-wav"
     assert store_module.content_type("/tmp/a.MP3") == "audio/mpeg"
     assert store_module.content_type("/tmp/a.unknownext") == "application/octet-stream"
+
+
+async def test_a_path_outside_the_recording_directory_is_refused(harness, couch):
+    h = harness
+    command = await store(h, "/etc/passwd", "put", couch.url("/db/doc/a.wav"))
+    error = await h.next_event()
+    assert error["Dialplan-Error"] == "invalid" and error["Msg-ID"] == command["Msg-ID"]
+    assert "outside the recording directory" in error["Error-Message"]
+    assert couch.uploads == []

@@ -318,3 +318,34 @@ async def test_a_rude_rejection_raises_auth_error():
         with pytest.raises(AuthError, match="Access Denied"):
             await client.connect()
         await client.close()
+
+
+async def test_an_unexpected_error_in_the_reader_logs_the_node_and_reconnects(caplog):
+    async def script(reader, writer, number):
+        await handshake(reader, writer)
+        if number == 1:
+            await reader.readuntil(b"\n\n")
+            writer.write(json_event("HEARTBEAT"))
+        await reader.read()
+
+    hooks = Hooks()
+    async with (
+        scripted(script) as port,
+        client_for(port, on_connected=hooks.on_connected, on_disconnected=hooks.on_disconnected) as client,
+    ):
+        dispatch = client._dispatch
+        failures: list[Exception] = []
+
+        async def flaky(frame):
+            if failures:
+                raise failures.pop()
+            await dispatch(frame)
+
+        client._dispatch = flaky  # type: ignore[method-assign]
+        await client.connect()
+        failures.append(RuntimeError("bug in a handler"))
+        with pytest.raises(EslDisconnected, match="bug in a handler"):
+            await client.api("status")
+        await hooks.until(lambda: hooks.connected == 2)
+        assert "bug in a handler" in hooks.disconnects[0]
+    assert any("fs-test" in r.getMessage() and "reader failed" in r.getMessage() for r in caplog.records)

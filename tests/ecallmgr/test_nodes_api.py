@@ -119,13 +119,16 @@ async def test_nodes_are_listed_added_and_removed_over_the_bus_and_their_status_
             )
             assert fs1["Channel-Count"] == len(node1.channels) >= 1
 
-            added = await ask(client, action="add", name="fs2", host="127.0.0.1", port=two.esl_port)
+            bare = await ask(client, action="add", name="fs2", host="127.0.0.1", port=two.esl_port)
+            assert bare["Error-Message"] == "Password is required" and set(by_name(bare)) == {"fs1"}
+            secret = {"password": "ClueCon"}
+            added = await ask(client, action="add", name="fs2", host="127.0.0.1", port=two.esl_port, **secret)
             assert "Error-Message" not in added and set(by_name(added)) == {"fs1", "fs2"}
             await statuses.wait_for(node_is("fs2", True))
             listed = await ask(client, action="list")
             assert by_name(listed)["fs2"]["Up"] is True
 
-            again = await ask(client, action="add", name="fs2", host="127.0.0.1", port=two.esl_port)
+            again = await ask(client, action="add", name="fs2", host="127.0.0.1", port=two.esl_port, **secret)
             assert "already configured" in again["Error-Message"]
 
             await two.close()  # fs2 goes down: node_status says so without waiting for the timer
