@@ -354,7 +354,7 @@ class CallControl:
 
     def _expire(self) -> None:
         self._expiry = None
-        if self._queue or self._current is not None:
+        if self._queue or self._current is not None or self._beside:
             self._arm_expiry()
             return
         self._spawn(self.close())
