@@ -36,10 +36,13 @@ from ecallmgr.translate import call_event, cdr, registration
 from ecallmgr.translate._fields import envelope, seconds
 from whistle_common import codec
 from whistle_common.api.catalogue import Origin
-from whistle_common.bus import Bus
+from whistle_common.bus import Bus, PublishFailed
 from whistle_common.routing import escape_word
 
 log = logging.getLogger("ecallmgr.publisher")
+
+CDR_RETRY_FIRST = 0.5  # seconds before the first retry of an unconfirmed CDR; doubles up to CDR_RETRY_MAX
+CDR_RETRY_MAX = 30.0
 
 CALL_EVENT_EXCHANGE = "callevt"
 REGISTER = "sofia::register"
@@ -190,13 +193,33 @@ class EventPublisher:
         task.add_done_callback(self._cdr_tasks.discard)
 
     async def _send_cdr(self, node: str, message: dict[str, Any]) -> None:
-        try:
-            await self.bus.send(message)  # x-confirm: confirmed and persistent
-            self.stats.cdrs += 1
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self._failed(node, message, "cdr")
+        """Publish until the broker confirms: a CDR is billing, so an outage delays it, never drops it."""
+        delay = CDR_RETRY_FIRST
+        while True:
+            try:
+                await self.bus.send(message)  # x-confirm: confirmed and persistent
+                self.stats.cdrs += 1
+                return
+            except asyncio.CancelledError:
+                log.error(
+                    "CDR of %s not confirmed before shutdown",
+                    message["Call-ID"],
+                    extra={"call_id": message["Call-ID"]},
+                )
+                raise
+            except PublishFailed as exc:
+                log.warning(
+                    "CDR of %s not confirmed (%s); retrying in %.1fs",
+                    message["Call-ID"],
+                    exc,
+                    delay,
+                    extra={"call_id": message["Call-ID"], "node": node},
+                )
+                await asyncio.sleep(delay)  # back-off while the broker is away
+                delay = min(delay * 2, CDR_RETRY_MAX)
+            except Exception:
+                self._failed(node, message, "cdr")
+                return
 
     @property
     def pending_cdrs(self) -> int:

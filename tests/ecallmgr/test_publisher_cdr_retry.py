@@ -1,0 +1,57 @@
+"""A CDR is billing: while the broker refuses it, the publisher retries; it is confirmed once, late."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import ecallmgr.publisher as publisher_module
+from ecallmgr.publisher import EventPublisher
+from tests.fsim.recordings import events
+from whistle_common.bus import Bus, Delivery, MemoryBroker, MemoryTransport, PublishFailed
+
+
+class RefusingTransport(MemoryTransport):
+    """Refuses the first ``refusals`` confirmed publishes, as a broker that is down would."""
+
+    def __init__(self, broker: MemoryBroker, refusals: int) -> None:
+        super().__init__(broker)
+        self.refusals = refusals
+
+    async def publish(self, exchange: str, routing_key: str, body: bytes, **options: Any) -> None:
+        if options.get("confirm") and self.refusals > 0:
+            self.refusals -= 1
+            raise PublishFailed("broker unreachable (test)")
+        await super().publish(exchange, routing_key, body, **options)
+
+
+async def test_a_cdr_the_broker_refuses_is_retried_until_confirmed_once(monkeypatch) -> None:
+    monkeypatch.setattr(publisher_module, "CDR_RETRY_FIRST", 0.01)
+    broker = MemoryBroker()
+    bus = Bus(RefusingTransport(broker, refusals=3), app_name="ecallmgr", node="test")
+    reader = Bus(MemoryTransport(broker), app_name="cdr", node="test")
+    await bus.start()
+    await reader.start()
+    received: list[dict] = []
+    arrived = asyncio.Event()
+
+    async def store(delivery: Delivery) -> None:
+        received.append(delivery.message)
+        arrived.set()
+
+    await reader.consume(f"cdr-{uuid.uuid4().hex[:8]}", store, bindings=[("callevt", "cdr.*")])
+    hangup = next(e for e in events("call-lifecycle-json") if e.name == "CHANNEL_HANGUP_COMPLETE")
+    publisher = EventPublisher(bus)
+    try:
+        await publisher.handle("fs1", dict(hangup.headers))
+        async with asyncio.timeout(10):
+            await arrived.wait()
+        await publisher.flush(10)
+    finally:
+        await publisher.close()
+        await reader.close()
+        await bus.close()
+
+    assert [m["Call-ID"] for m in received] == [hangup.get("Unique-ID")]
+    assert publisher.stats.cdrs == 1 and publisher.stats.errors == 0
