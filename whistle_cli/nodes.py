@@ -15,8 +15,7 @@ from typing import Any
 import click
 
 from ecallmgr.service import NodeSpec
-from whistle_common.bus import Bus
-from whistle_common.cli import run
+from whistle_common.cli import open_bus, run
 from whistle_common.config import Settings
 
 DEFAULT_WAIT = 1.0
@@ -53,10 +52,7 @@ def format_replies(replies: Iterable[Mapping[str, Any]]) -> list[str]:
 
 async def ask(settings: Settings, wait: float, **headers: Any) -> list[dict[str, Any]]:
     """Send one nodes_req and collect every answer for ``wait`` seconds."""
-    bus = Bus.from_url(
-        settings.amqp_url, app_name="whistle-cli", node=settings.node, content_type=settings.content_type
-    )
-    async with bus:
+    async with open_bus(settings) as bus:
         request = bus.build("nodes_req", **headers)
         return await bus.collect(request, timeout=wait)
 

@@ -100,7 +100,8 @@ def bus() -> None:
     pass
 
 
-def _open_bus(settings: Settings) -> Bus:
+def open_bus(settings: Settings) -> Bus:
+    """A bus for a one-shot CLI command, configured from the process settings."""
     return Bus.from_url(
         settings.amqp_url, app_name="whistle-cli", node=settings.node, content_type=settings.content_type
     )
@@ -110,7 +111,7 @@ def _open_bus(settings: Settings) -> Bus:
 @click.pass_obj
 def bus_declare(settings: Settings) -> None:
     async def declare() -> None:
-        async with _open_bus(settings):
+        async with open_bus(settings):
             pass  # starting a bus declares the topology
 
     run(declare())
@@ -125,7 +126,7 @@ def bus_send(settings: Settings, file: Any, routing_key: str | None) -> None:
     message = read_json(file)
 
     async def send() -> None:
-        async with _open_bus(settings) as connected:
+        async with open_bus(settings) as connected:
             await connected.send(message, routing_key=routing_key, confirm=True)
 
     try:
@@ -143,7 +144,7 @@ def bus_invalid(settings: Settings, count: int, wait: float) -> None:
     async def peek() -> list[tuple[str, bytes]]:
         found: list[tuple[str, bytes]] = []
         enough = asyncio.Event()
-        async with _open_bus(settings) as connected:
+        async with open_bus(settings) as connected:
             await connected.transport.declare_queue(QueueSpec(INVALID_QUEUE, durable=True))
 
             async def keep(raw: Any) -> None:

@@ -15,6 +15,8 @@ from urllib.parse import unquote
 
 import orjson
 
+from fsim.events import Event
+
 FIXTURES = Path(
     os.environ.get("WHISTLE_FS_FIXTURES", Path(__file__).resolve().parents[3] / "shared" / "fixtures")
 )
@@ -41,26 +43,10 @@ class Message:
 
 
 @dataclass
-class RecordedEvent:
-    """An event from a recording: inner headers in wire order (values decoded), body, and its format."""
+class RecordedEvent(Event):
+    """An event from a recording (headers decoded, in wire order) and the format it was sent in."""
 
-    format: str
-    headers: list[tuple[str, str]]
-    body: bytes | None
-
-    def get(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
-
-    @property
-    def name(self) -> str:
-        return self.get("Event-Name") or ""
-
-    @property
-    def subclass(self) -> str | None:
-        return self.get("Event-Subclass")
+    format: str = "plain"
 
 
 def recording(name: str, direction: str = "fs-to-app") -> bytes:
@@ -99,13 +85,13 @@ def parse_event(message: Message) -> RecordedEvent | None:
         block, _, rest = message.body.partition(b"\n\n")
         headers = [(name, unquote(value)) for name, value in split_headers(block)]
         length = dict(headers).get("Content-Length")
-        return RecordedEvent("plain", headers, rest[: int(length)] if length is not None else None)
+        return RecordedEvent(headers, rest[: int(length)] if length is not None else None, format="plain")
     if content_type == "text/event-json":
         fields = orjson.loads(message.body)
         body = fields.pop("_body", None)
-        return RecordedEvent("json", list(fields.items()), body.encode() if body is not None else None)
+        return RecordedEvent(list(fields.items()), body.encode() if body is not None else None, format="json")
     if content_type == "text/event-xml":
-        return RecordedEvent("xml", _xml_headers(message.body), None)
+        return RecordedEvent(_xml_headers(message.body), None, format="xml")
     return None
 
 
