@@ -110,12 +110,11 @@ async def test_a_call_id_with_dots_stays_one_routing_word(open_bus) -> None:
 
     await bus.send(call_event(bus, dotted))
     await bus.send(call_event(bus, f"{prefix}.marker"))
+    await bus.send(call_event(bus, prefix))  # the one message "<prefix>.#" must see
 
     assert [m["Call-ID"] for m in await exact.wait_for(1)] == [dotted]
-    # Only the literal "<prefix>.marker" key would match "<prefix>.#" if dots leaked into the key.
-    await bus.send(call_event(bus, dotted))
-    await exact.wait_for(2)
-    assert on_prefix.messages == []
+    # Queues deliver in order, so once the last message is in, the dotted ones had their chance too.
+    assert [m["Call-ID"] for m in await on_prefix.wait_for(1)] == [prefix]
 
 
 async def test_pool_queue_consumers_share_the_work_and_each_message_is_handled_once(open_bus) -> None:
@@ -259,7 +258,7 @@ async def test_undecodable_or_invalid_messages_are_dead_lettered_and_the_consume
     assert await inbox.wait_for(1) == [good]
     letters = await invalid_letters(bus, queue, 3)
     reasons = sorted(str(letter.headers[REASON_HEADER]) for letter in letters)
-    assert "not valid application/json" in reasons[0] or "not valid" in " ".join(reasons)
+    assert any(reason.startswith("body is not valid application/json") for reason in reasons)
     assert any("$.Call-ID" in reason for reason in reasons)
     assert any("unknown message" in reason for reason in reasons)
     assert all(letter.headers["x-whistle-routing-key"] == key for letter in letters)

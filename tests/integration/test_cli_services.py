@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from click.testing import CliRunner
 
 from whistle_cli import main
+from whistle_common.bus import Bus, Delivery, QueueSpec
 from whistle_common.store import GLOBAL_DBS, Store
 
 pytestmark = pytest.mark.integration
@@ -34,16 +36,45 @@ def test_db_init_installs_views_once_and_then_reports_up_to_date(couch_url: str)
     ]
 
 
+async def bind_queue(amqp_url: str, queue: str, call_id: str) -> None:
+    async with Bus.from_url(amqp_url, app_name="test", node="test") as bus:
+        await bus.transport.declare_queue(QueueSpec(queue, durable=True))
+        await bus.transport.bind(queue, "callevt", f"call.*.{call_id}")
+
+
+async def drain_queue(amqp_url: str, queue: str) -> list[dict]:
+    """Every message waiting in ``queue`` (it is deleted afterwards)."""
+    async with Bus.from_url(amqp_url, app_name="test", node="test") as bus:
+        await bus.transport.declare_queue(QueueSpec(queue, durable=True))
+        received: list[dict] = []
+        arrived = asyncio.Event()
+
+        async def keep(delivery: Delivery) -> None:
+            received.append(delivery.message)
+            arrived.set()
+
+        subscription = await bus.consume(QueueSpec(queue, durable=True), keep)
+        async with asyncio.timeout(10):
+            await arrived.wait()
+        await subscription.cancel()
+        await bus.transport.delete_queue(queue)
+        return received
+
+
 def test_bus_send_publishes_a_valid_message_and_refuses_an_invalid_one(amqp_url: str) -> None:
+    call_id = f"cli-{uuid.uuid4().hex[:10]}"
+    queue = f"cli-send-{call_id}"
+    asyncio.run(bind_queue(amqp_url, queue, call_id))
     valid = (
         '{"App-Name": "ops", "App-Version": "1", "Node": "n", "Server-ID": "", "Msg-ID": "m1",'
-        ' "Event-Category": "call_event", "Event-Name": "CHANNEL_ANSWER", "Call-ID": "cli-test"}'
+        f' "Event-Category": "call_event", "Event-Name": "CHANNEL_ANSWER", "Call-ID": "{call_id}"}}'
     )
-    sent = CliRunner().invoke(main, ["--amqp-url", amqp_url, "bus", "send", "-"], input=valid)
     refused = CliRunner().invoke(
         main, ["--amqp-url", amqp_url, "bus", "send", "-"], input=valid.replace('"m1"', "1")
     )
+    sent = CliRunner().invoke(main, ["--amqp-url", amqp_url, "bus", "send", "-"], input=valid)
 
     assert sent.exit_code == 0, sent.output
     assert refused.exit_code == 1
     assert "$.Msg-ID" in refused.output
+    assert [m["Msg-ID"] for m in asyncio.run(drain_queue(amqp_url, queue))] == ["m1"]

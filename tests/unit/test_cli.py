@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from whistle_cli import main
+from whistle_common.bus import EXCHANGES, INVALID_QUEUE, MemoryBroker
 
 
 def invoke(*args: str, stdin: str | None = None, env: dict[str, str] | None = None):
@@ -85,6 +86,8 @@ def test_an_unreachable_couchdb_is_a_one_line_error() -> None:
 
 
 def test_bus_declare_on_the_in_memory_bus() -> None:
-    result = invoke("--amqp-url", "memory://cli", "bus", "declare")
+    result = invoke("--amqp-url", "memory://cli-declare", "bus", "declare")
+    broker = MemoryBroker.named("cli-declare")
     assert result.exit_code == 0, result.output
-    assert "whistle.invalid" in result.output
+    assert {exchange.name for exchange in EXCHANGES} <= set(broker.exchanges)
+    assert INVALID_QUEUE in broker.queues
