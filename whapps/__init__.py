@@ -1,0 +1,1 @@
+"""The whapps: call-handling services that consume the bus (callflow, registrar, ...)."""

@@ -1,0 +1,1 @@
+"""The callflow whapp: JSON callflows from the account database drive live calls."""

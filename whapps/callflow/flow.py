@@ -1,0 +1,86 @@
+"""What a callflow module is given and what it answers: the :class:`FlowContext` and the outcomes.
+
+A module is an async function ``handle(ctx, data) -> Outcome`` registered with :func:`module`::
+
+    @module("play")
+    async def play(ctx: FlowContext, data: Mapping[str, Any]) -> Outcome:
+        await ctx.call.play(media_path(data["id"]))
+        return NEXT
+
+It returns :data:`NEXT` (the default child ``_``), ``Next(key)`` (the child ``key``, else ``_``),
+:data:`STOP` (the flow ends here: back to a stacked flow, or hang up) or ``Branch(flow)`` (jump to another
+flow, coming back to this node's ``_`` child when it stops). A module that cannot do its job raises
+:class:`ModuleFailed`; the executor logs it and ends the call with a prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from whapps.call import Call
+
+if TYPE_CHECKING:
+    from whapps.callflow.service import Callflow
+
+
+class ModuleFailed(Exception):
+    """A module could not do its job (missing document, bad data...); the message says why."""
+
+
+@dataclass(frozen=True)
+class Next:
+    """Continue with child ``key``; without it, with ``_``; without that, the flow stops."""
+
+    key: str = "_"
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The flow ends here (a stacked flow resumes, or the call is hung up)."""
+
+
+@dataclass(frozen=True)
+class Branch:
+    """Run ``flow`` (an action node) instead, returning to this node's ``_`` child when it stops."""
+
+    flow: Mapping[str, Any]
+    callflow_id: str | None = None
+
+
+Outcome = Next | Stop | Branch
+NEXT = Next()
+STOP = Stop()
+
+
+@dataclass
+class FlowContext:
+    """Everything a module may use: the call, its account, the callflow, and the whapp's services."""
+
+    call: Call
+    account_id: str
+    callflow: Mapping[str, Any]
+    whapp: Callflow
+    capture_group: str | None = None  # the text a pattern matched
+    capture_groups: dict[str, str] = field(default_factory=dict)  # its named groups
+
+    @property
+    def callflow_id(self) -> str:
+        return str(self.callflow.get("_id", ""))
+
+
+Handler = Callable[[FlowContext, Mapping[str, Any]], Awaitable[Outcome]]
+MODULES: dict[str, Handler] = {}
+
+
+def module(name: str) -> Callable[[Handler], Handler]:
+    """Register ``handle`` as callflow module ``name`` (its data schema is schemas/callflow/<name>.json)."""
+
+    def register(handle: Handler) -> Handler:
+        if name in MODULES:
+            raise ValueError(f"callflow module {name!r} is registered twice")
+        MODULES[name] = handle
+        return handle
+
+    return register

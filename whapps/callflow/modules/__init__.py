@@ -1,0 +1,19 @@
+"""The callflow modules, one file each; importing this package registers every one of them.
+
+Each file registers its handlers with :func:`whapps.callflow.flow.module` and has a data schema in
+``schemas/callflow/<module>.json``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from whapps.callflow.flow import MODULES, Handler
+
+
+def load() -> dict[str, Handler]:
+    """Import every module file of this package (once) and return the registry."""
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+    return MODULES
