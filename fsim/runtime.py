@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fsim import scenario_api
 from fsim.channels.channel import Channel
 from fsim.channels.dialplan import static_dialplan
 from fsim.channels.endpoints import ANSWERS, Endpoint, EndpointDirectory
@@ -220,6 +221,7 @@ class Simulator:
             self._directory = xml_curl_directory(self.xml_curl, static)
         self.registrar.start()
         self.scenario.start()
+        self.switch.api.register("fsim_scenario", scenario_api.handler(self.play_scenario))
         try:
             await self.switch.start()
             await self.esl.start()
@@ -242,6 +244,10 @@ class Simulator:
         task.add_done_callback(_log_scenario_end)
         self._scenario_task = task
         return task
+
+    async def play_scenario(self, scenario: Scenario) -> ScenarioReport:
+        """Play ``scenario`` to its end (no deadline: the scenario's own times bound it)."""
+        return await self.start_scenario(scenario)
 
     async def run_scenario(self, scenario: Scenario, timeout: float) -> ScenarioReport:
         """Play ``scenario`` to its end; raises TimeoutError (and stops it) after ``timeout`` real seconds."""

@@ -64,20 +64,25 @@ async def start_whapps(
     return started
 
 
-async def serve(names: Sequence[str], settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Run the named whapps until SIGTERM/SIGINT (or ``stop`` is set), then stop them in reverse order."""
+async def until_signalled(stop: asyncio.Event | None = None) -> None:
+    """Return on SIGTERM/SIGINT, or once ``stop`` is set."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stop.set)
     try:
-        async with AsyncExitStack() as stack:
-            store = Store.open(settings.couch_url)
-            stack.push_async_callback(store.aclose)
-            await start_whapps(stack, names, settings, store)
-            log.info("running %s", ", ".join(names))
-            await stop.wait()  # the process's lifetime: the one wait without a timeout
-            log.info("stopping %s", ", ".join(names))
+        await stop.wait()  # the process's lifetime: the one wait without a timeout
     finally:
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(number)
+
+
+async def serve(names: Sequence[str], settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run the named whapps until SIGTERM/SIGINT (or ``stop`` is set), then stop them in reverse order."""
+    async with AsyncExitStack() as stack:
+        store = Store.open(settings.couch_url)
+        stack.push_async_callback(store.aclose)
+        await start_whapps(stack, names, settings, store)
+        log.info("running %s", ", ".join(names))
+        await until_signalled(stop)
+        log.info("stopping %s", ", ".join(names))

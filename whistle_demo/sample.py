@@ -1,0 +1,147 @@
+"""The demo's sample company: an account, four people with a phone each, and an auto attendant.
+
+Dial 2000: the attendant greets the caller; 1 rings the sales ring group (Alice and Bob), 2 rings Carol
+(who never answers: the call falls to her voicemail box), 0 rings the operator. Extensions 1100-1103
+ring each person directly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from whistle_common.store import Store, account_db, init_databases
+
+REALM = "demo.whistle.test"
+MAIN_NUMBER = "2000"
+PASSWORD = "demo-secret-1"  # every demo phone's SIP password
+
+
+@dataclass(frozen=True)
+class Person:
+    first_name: str
+    last_name: str
+    extension: str
+    answers: str  # what their phone does in the demo: "answer", "busy", "no_answer"
+
+
+PEOPLE = (
+    Person("Olive", "Operator", "1100", "answer"),
+    Person("Alice", "Sales", "1101", "answer"),
+    Person("Bob", "Sales", "1102", "busy"),
+    Person("Carol", "Support", "1103", "no_answer"),
+)
+
+
+@dataclass
+class SampleAccount:
+    """The ids of what :func:`create_sample_account` saved."""
+
+    account_id: str
+    realm: str
+    users: dict[str, str] = field(default_factory=dict)  # extension -> user id
+    devices: dict[str, str] = field(default_factory=dict)  # extension -> device id
+    vmboxes: dict[str, str] = field(default_factory=dict)  # extension -> vmbox id
+    callflows: dict[str, str] = field(default_factory=dict)  # number -> callflow id
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def attendant_flow(sample: SampleAccount, menu_id: str, sales_group: list[dict[str, Any]]) -> dict[str, Any]:
+    carol = "1103"
+    return {
+        "module": "menu",
+        "data": {"id": menu_id},
+        "children": {
+            "1": {
+                "module": "ring_group",
+                "data": {"endpoints": sales_group, "strategy": "simultaneous", "timeout": 15},
+            },
+            "2": {
+                "module": "user",
+                "data": {"id": sample.users[carol], "timeout": 10},
+                "children": {"_": {"module": "voicemail", "data": {"id": sample.vmboxes[carol]}}},
+            },
+            "0": {"module": "device", "data": {"id": sample.devices["1100"], "timeout": 20}},
+        },
+    }
+
+
+async def create_sample_account(store: Store, realm: str = REALM) -> SampleAccount:
+    """Create the databases (if needed) and the sample account's documents; returns their ids."""
+    await init_databases(store)
+    sample = SampleAccount(_new_id(), realm)
+    db = account_db(sample.account_id)
+    account = {
+        "_id": sample.account_id,
+        "pvt_type": "account",
+        "name": "Demo Company",
+        "realm": realm,
+        "timezone": "UTC",
+    }
+    await store.save("accounts", account)
+    await store.ensure_db(db)
+    await store.install_views(db)
+    await store.save(db, account)
+    for person in PEOPLE:
+        user_id, device_id, vmbox_id = _new_id(), _new_id(), _new_id()
+        sample.users[person.extension] = user_id
+        sample.devices[person.extension] = device_id
+        sample.vmboxes[person.extension] = vmbox_id
+        await store.save(
+            db,
+            {
+                "_id": user_id,
+                "pvt_type": "user",
+                "first_name": person.first_name,
+                "last_name": person.last_name,
+                "username": person.first_name.lower(),
+            },
+        )
+        await store.save(
+            db,
+            {
+                "_id": device_id,
+                "pvt_type": "device",
+                "name": f"{person.first_name}'s phone",
+                "owner_id": user_id,
+                "sip": {"username": person.extension, "password": PASSWORD},
+            },
+        )
+        await store.save(
+            db,
+            {
+                "_id": vmbox_id,
+                "pvt_type": "vmbox",
+                "name": f"{person.first_name}'s box",
+                "mailbox": person.extension,
+                "owner_id": user_id,
+            },
+        )
+        await _callflow(store, sample, [person.extension], {"module": "user", "data": {"id": user_id}})
+    menu_id = _new_id()
+    await store.save(
+        db,
+        {
+            "_id": menu_id,
+            "pvt_type": "menu",
+            "name": "Main attendant",
+            "retries": 2,
+            "timeout": 4000,
+            "media": {"greeting": "/system_media/demo-attendant"},
+        },
+    )
+    sales = [{"id": sample.devices[ext], "endpoint_type": "device"} for ext in ("1101", "1102")]
+    await _callflow(store, sample, [MAIN_NUMBER], attendant_flow(sample, menu_id, sales))
+    return sample
+
+
+async def _callflow(store: Store, sample: SampleAccount, numbers: list[str], flow: dict[str, Any]) -> None:
+    callflow_id = _new_id()
+    doc = {"_id": callflow_id, "pvt_type": "callflow", "numbers": numbers, "flow": flow}
+    await store.save(account_db(sample.account_id), doc)
+    for number in numbers:
+        sample.callflows[number] = callflow_id
