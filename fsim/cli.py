@@ -80,6 +80,10 @@ def esl_options(function: Callable[..., None]) -> Callable[..., None]:
     "--require-registration", is_flag=True,
     help="Calls to user/<id> fail (USER_NOT_REGISTERED) unless the device is registered.",
 )  # fmt: skip
+@click.option(
+    "--domain", default="127.0.0.1", show_default=True,
+    help="The SIP domain of the switch: inbound calls' To/Request host, and the static directory's.",
+)  # fmt: skip
 @click.pass_context
 def fsim(
     ctx: click.Context,
@@ -91,6 +95,7 @@ def fsim(
     time_scale: float | None,
     sounds_dir: str | None,
     require_registration: bool,
+    domain: str,
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
@@ -108,6 +113,7 @@ def fsim(
         require_registration=require_registration,
         sounds_dir=sounds_dir,
         scenario=loaded,
+        domain=domain,
     )
     asyncio.run(serve(settings, click.echo))
 

@@ -131,7 +131,7 @@ async def create_sample_account(store: Store, realm: str = REALM) -> SampleAccou
             "name": "Main attendant",
             "retries": 2,
             "timeout": 4000,
-            "media": {"greeting": "/system_media/demo-attendant"},
+            "media": {"greeting": "ivr/ivr-welcome_to_freeswitch.wav"},
         },
     )
     sales = [{"id": sample.devices[ext], "endpoint_type": "device"} for ext in ("1101", "1102")]

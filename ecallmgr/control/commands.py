@@ -20,6 +20,8 @@ play                       ``set playback_terminators=<keys|none>``, ``playback 
 tones                      ``set playback_terminators=..``, ``playback tone_stream://[v=V;][l=R;]%(on,off,f..);..``
 say                        ``say <lang> <type> <method> [<gender>] <text>``
 record                     ``set playback_terminators=..``, ``record <path> <limit> <threshold> <hits>``
+record_call                start: ``record_session <path> [<limit>]``; stop: ``stop_record_session <path|all>``
+                           (paths confined to RECORDING_DIR as for record)
 play_and_collect_digits    ``play_and_get_digits min max tries timeout terminators file invalid_file
                            collected_digits regex``
 bridge                     ``bridge {globals}[vars]ep1,[vars]ep2`` (``|`` for Dial-Endpoint-Method single)
@@ -28,6 +30,8 @@ set                        ``set``/``export ecallmgr_<K>=<V>`` per Custom-Channe
 noop                       nothing: completes with Application-Response = its Msg-ID
 conference                 ``conference <id>@<profile|default>[+flags{mute|deaf|moderator}]``
 send_dtmf                  ``send_dtmf <DTMFs>[@<Duration>]``
+intercept                  ``intercept [-bleg] <Target-Call-ID>`` (-bleg with Other-Leg); completes once the
+                           bridge is set up, the target's former partner hung up (PICKED_OFF)
 transfer                   blind: ``transfer [-bleg|-both] <to> XML <context|default>``;
                            attended: ``att_xfer loopback/<to>/<context|default>``
 store                      nothing: ecallmgr uploads the recording itself (:mod:`ecallmgr.control.store`,
@@ -53,6 +57,7 @@ RECORDING_DIR = os.environ.get("ECALLMGR_RECORDING_DIR") or "/tmp"
 RECORD_DEFAULTS = (3600, 200, 3)  # Time-Limit (s), Silence-Threshold, Silence-Hits
 PASS_THROUGH_MEDIA = ("tone_stream://", "silence_stream://", "local_stream://", "http://", "https://")
 _KAZOO_MEDIA = re.compile(r"^/(system_media|[0-9a-f]{32})/")
+_SOUND = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/]*")  # a sound under FreeSWITCH's sound_prefix
 _SAY_TYPES = {"e-mail_address": "email_address"}
 
 
@@ -129,10 +134,14 @@ def resolve_media(name: str) -> str:
 
     FreeSWITCH streams and http(s) URLs pass through, and so do absolute paths, except Kazoo media ids
     (``/system_media/<id>``, ``/<account-id>/<media-id>``), which need a media server we do not have yet.
+    A relative path (``ivr/ivr-welcome.wav``) is one of FreeSWITCH's own sounds, found under its
+    ``sound_prefix``; it may not climb out of it.
     """
     if name.startswith(PASS_THROUGH_MEDIA):
         return name
     if name.startswith("/") and not _KAZOO_MEDIA.match(name):
+        return name
+    if _SOUND.fullmatch(name) and ".." not in name.split("/"):
         return name
     raise CommandRefused("media_not_found", f"cannot resolve media {name!r}")
 
@@ -215,21 +224,38 @@ def _say(command: Mapping[str, Any], call_id: str, other_leg: str | None) -> Pla
     return Plan(apps=(FsApp("say", " ".join([*words, command["Say-Text"]])),))
 
 
-def _record(command: Mapping[str, Any], call_id: str, other_leg: str | None) -> Plan:
-    name = command["Media-Name"]
+def _recording_path(name: str) -> str:
+    """Where recording ``name`` goes: a bare name in RECORDING_DIR, an absolute path only inside it."""
     path = name if name.startswith("/") else f"{RECORDING_DIR}/{name}"
     if ("/" in name and not name.startswith("/")) or ".." in name.split("/"):
         raise CommandRefused("invalid", f"bad recording name {name!r}")
     if not in_recording_dir(path):
         raise CommandRefused("invalid", f"recording {name!r} is outside the recording directory")
+    return _one_word(path, "Media-Name")
+
+
+def _record(command: Mapping[str, Any], call_id: str, other_leg: str | None) -> Plan:
+    path = _recording_path(command["Media-Name"])
     limit, threshold, hits = RECORD_DEFAULTS
     args = [
-        _one_word(path, "Media-Name"),
+        path,
         str(command.get("Time-Limit", limit)),
         str(command.get("Silence-Threshold", threshold)),
         str(command.get("Silence-Hits", hits)),
     ]
     return Plan(apps=(_set_terminators(command), FsApp("record", " ".join(args))))
+
+
+def _record_call(command: Mapping[str, Any], call_id: str, other_leg: str | None) -> Plan:
+    name = command.get("Media-Name")
+    if command["Record-Action"] == "stop":
+        return Plan(apps=(FsApp("stop_record_session", _recording_path(name) if name else "all"),))
+    if not name:
+        raise CommandRefused("invalid", "record_call start needs a Media-Name")
+    args = [_recording_path(name)]
+    if command.get("Time-Limit"):
+        args.append(str(int(command["Time-Limit"])))
+    return Plan(apps=(FsApp("record_session", " ".join(args)),))
 
 
 def _play_and_collect_digits(command: Mapping[str, Any], call_id: str, other_leg: str | None) -> Plan:
@@ -389,6 +415,13 @@ def _send_dtmf(command: Mapping[str, Any], call_id: str, other_leg: str | None) 
     return Plan(apps=(FsApp("send_dtmf", command["DTMFs"] + (f"@{duration}" if duration else "")),))
 
 
+def _intercept(command: Mapping[str, Any], call_id: str, other_leg: str | None) -> Plan:
+    target = _one_word(command["Target-Call-ID"], "Target-Call-ID")
+    if target == call_id:
+        raise CommandRefused("invalid", "a call cannot intercept itself")
+    return Plan(apps=(FsApp("intercept", ("-bleg " if command.get("Other-Leg") else "") + target),))
+
+
 def _transfer(command: Mapping[str, Any], call_id: str, other_leg: str | None) -> Plan:
     to = _one_word(command["Transfer-To"], "Transfer-To")
     context = _one_word(command.get("Transfer-Context") or DEFAULT_CONTEXT, "Transfer-Context")
@@ -411,12 +444,14 @@ _BUILDERS = {
     "tones": _tones,
     "say": _say,
     "record": _record,
+    "record_call": _record_call,
     "play_and_collect_digits": _play_and_collect_digits,
     "bridge": _bridge,
     "set": _set,
     "noop": _noop,
     "conference": _conference,
     "send_dtmf": _send_dtmf,
+    "intercept": _intercept,
     "transfer": _transfer,
     "store": _store,
 }

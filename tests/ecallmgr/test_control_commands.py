@@ -51,15 +51,19 @@ def test_play_sets_the_terminators_then_plays_and_honours_loops_and_endless():
 
 
 @pytest.mark.parametrize(
-    "name", ["tone_stream://%(100,100,350,440)", "silence_stream://250", "/abs/file.wav", "https://m/x.mp3"]
-)
+    "name",
+    ["tone_stream://%(100,100,350,440)", "silence_stream://250", "/abs/file.wav", "https://m/x.mp3",
+     "ivr/ivr-welcome.wav", "hello.wav"],
+)  # fmt: skip
 def test_media_that_passes_through(name):
     assert resolve_media(name) == name
 
 
 @pytest.mark.parametrize(
-    "name", ["hello.wav", "/system_media/vm-enter_pass", "/0123456789abcdef0123456789abcdef/m1", "tts://hi"]
-)
+    "name",
+    ["/system_media/vm-enter_pass", "/0123456789abcdef0123456789abcdef/m1", "tts://hi", "../etc/passwd",
+     "ivr/../../secret.wav", "-x.wav"],
+)  # fmt: skip
 def test_media_that_cannot_be_resolved_is_refused_clearly(name):
     with pytest.raises(CommandRefused) as refused:
         plan(cmd("play", **{"Media-Name": name}), CALL)

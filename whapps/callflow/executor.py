@@ -3,8 +3,8 @@
 A node's module returns where to go next (see :mod:`whapps.callflow.flow`). A node whose data is invalid,
 a module that raises :class:`ModuleFailed`, a command that times out or fails: each is logged with the
 call, the callflow and the module, and the caller hears a short prompt before the call ends. The caller
-hanging up ends the flow quietly. Whatever happens, the call is hung up when the flow is done and the
-process stops receiving its events.
+hanging up ends the flow quietly. Whatever happens, the call is hung up when the flow is done (unless a
+module handed it to another whapp) and the process stops receiving its events.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from whapps.call import CallError, CallHungUp
-from whapps.callflow.flow import Branch, FlowContext, ModuleFailed, Next, Outcome
+from whapps.callflow.flow import Branch, FlowContext, HandedOff, ModuleFailed, Next, Outcome
 from whapps.callflow.modules import load
 from whapps.callflow.validate import module_issues
 
 log = logging.getLogger(__name__)
 
 MAX_BRANCHES = 50  # jumps to other flows per call: a loop of callflows must end
-FAILURE_MEDIA = "/system_media/menu-invalid_entry"  # what the caller hears when a module fails
+FAILURE_MEDIA = "ivr/ivr-call_cannot_be_completed_as_dialed.wav"  # a stock FreeSWITCH sound
 
 
 def _child(node: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
@@ -36,6 +36,7 @@ async def run_flow(ctx: FlowContext, flow: Mapping[str, Any]) -> None:
     stack: list[Mapping[str, Any]] = []  # where to go when a branched-to flow stops
     branches = 0
     node: Mapping[str, Any] | None = flow
+    handed_off = False
     try:
         while node is not None and not call.hung_up:
             name = str(node.get("module"))
@@ -45,8 +46,13 @@ async def run_flow(ctx: FlowContext, flow: Mapping[str, Any]) -> None:
                 continue
             where = {"call_id": call.call_id}
             log.info("callflow %s: %s", ctx.callflow_id, name, extra=where)
+            ctx.children = node.get("children") or {}
             outcome = await _run_node(ctx, name, data, modules)
             if outcome is None:
+                return
+            if isinstance(outcome, HandedOff):
+                log.info("callflow %s: %s handed the call off", ctx.callflow_id, name, extra=where)
+                handed_off = True
                 return
             if isinstance(outcome, Branch):
                 branches += 1
@@ -65,10 +71,11 @@ async def run_flow(ctx: FlowContext, flow: Mapping[str, Any]) -> None:
     except CallHungUp:
         log.info("callflow %s: the caller hung up", ctx.callflow_id, extra={"call_id": call.call_id})
     finally:
-        try:
-            await call.hangup()
-        except CallError as error:
-            log.warning("hanging up after the flow: %s", error, extra={"call_id": call.call_id})
+        if not handed_off:
+            try:
+                await call.hangup()
+            except CallError as error:
+                log.warning("hanging up after the flow: %s", error, extra={"call_id": call.call_id})
         await call.forget()
 
 
