@@ -217,6 +217,7 @@ class OriginateService:
         try:
             result = (await node.bgapi(command, timeout=timeout)).strip()
         except TimeoutError as error:
+            await self._kill_orphan(node, call_id)
             raise OriginateFailed("ORIGINATOR_CANCEL", f"no result from {node.name} in {timeout}s") from error
         if result.startswith("+OK"):
             uuid = result[3:].strip() or call_id
@@ -224,6 +225,19 @@ class OriginateService:
         cause = result[4:].strip() if result.startswith("-ERR") else ""
         cause = cause.split()[0] if cause else "NORMAL_TEMPORARY_FAILURE"
         raise OriginateFailed(cause, f"originate failed: {result or 'no result'}")
+
+    async def _kill_orphan(self, node: FreeswitchNode, call_id: str) -> None:
+        """The requester is told the originate failed: make sure no leg of it rings or talks on."""
+        try:
+            result = (await node.api(f"uuid_kill {call_id} ORIGINATOR_CANCEL", timeout=5)).strip()
+        except Exception as error:  # the node is gone or slow: the leg dies with it or times out there
+            log.warning(
+                "originate %s: could not kill the late leg: %r", call_id, error, extra={"call_id": call_id}
+            )
+            return
+        if result.startswith("+OK"):
+            log.warning("originate %s: killed the leg that outlived its originate", call_id,
+                        extra={"call_id": call_id})  # fmt: skip
 
     async def _release(self, call_id: str) -> None:
         """Stop controlling a call that was never placed."""

@@ -20,6 +20,7 @@ from tests.ecallmgr.whapp_stub import WAIT, Message, TestWhapp
 ANSWERS = "user/1001@127.0.0.1"
 BUSY = "user/1002@127.0.0.1"
 REJECTS = "user/1003@127.0.0.1"
+RINGS = "user/1004@127.0.0.1"  # rings until the originate's own timeout
 SHORT_TONE = "tone_stream://%(100,100,350,440)"
 
 
@@ -84,6 +85,7 @@ async def _setup(
                 (ANSWERS, Endpoint.answers(after=0.5)),
                 (BUSY, Endpoint.busy()),
                 (REJECTS, Endpoint.rejects("CALL_REJECTED", after=0.2)),
+                (RINGS, Endpoint.rings_out()),
             ],
         )
         async with Simulator(sim_settings) as sim:
@@ -171,3 +173,16 @@ async def test_an_unexpected_error_replies_a_failure_and_the_consumer_carries_on
         service.originate.pick_node = original  # type: ignore[method-assign]
         resp = await _originate(whapp, BUSY)
         assert resp["Hangup-Cause"] == "USER_BUSY"
+
+
+async def test_an_originate_without_a_result_in_time_kills_its_leg() -> None:
+    async with _setup() as (whapp, service):
+        assert service.originate is not None
+        # the leg rings for 1000 simulated seconds (10 s here); ecallmgr gives up after 1 s
+        service.originate.margin = -999
+        call_id = str(uuid.uuid4())
+        events = await whapp.watch(call_id)
+        resp = await _originate(whapp, RINGS, **{"Outbound-Call-ID": call_id, "Timeout": 1000})
+        assert resp["Hangup-Cause"] == "ORIGINATOR_CANCEL" and "Control-Queue" not in resp
+        destroyed = await events.wait_for(lambda m: m.get("Event-Name") == "CHANNEL_DESTROY")
+        assert destroyed["Hangup-Cause"] == "ORIGINATOR_CANCEL"  # killed, not left to ring out
