@@ -6,7 +6,7 @@ NODE_DIR := .node
 POUCHDB := $(NODE_DIR)/node_modules/.bin/pouchdb-server
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit integration lint bench clean
+.PHONY: install test unit integration lint bench demo clean
 
 install: $(STAMP) $(POUCHDB)
 
@@ -34,6 +34,11 @@ lint: $(STAMP)
 
 bench: install
 	$(BIN)/python benchmarks/bus.py
+
+# The demo: a sample company and scripted calls, all in one process (add --amqp-url/--couch-url with
+# ARGS to run it against real services).
+demo: $(STAMP)
+	$(BIN)/whistle demo $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR) .run build *.egg-info

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ecallmgr.channels_api import ChannelsApi
 from ecallmgr.fetch import FetchServer
 from ecallmgr.fetch.server import DEFAULT_PORT as DEFAULT_FETCH_PORT
 from ecallmgr.node import ControlManager, FreeswitchNode, NodeSet, NodeStatus
@@ -134,6 +135,7 @@ class Ecallmgr:
         )
         self.nodes = NodeSet()
         self.nodes_api = NodesApi(self, status_interval=settings.node_status_interval)
+        self.channels_api = ChannelsApi(self)
         self._control_factory = control_factory
         self.control_manager: ControlManager | None = None
         self.originate: OriginateService | None = None
@@ -169,6 +171,7 @@ class Ecallmgr:
             for spec in self.settings.nodes:
                 await self.add_node(spec)
             await self.nodes_api.start()
+            await self.channels_api.start()
         except BaseException:
             await self.close()
             raise
@@ -233,6 +236,7 @@ class Ecallmgr:
         if self.originate is not None:
             await self.originate.close()
         await self.nodes_api.close()
+        await self.channels_api.close()
         if self.control_manager is not None:  # first: unfinished commands are handed back, not failed
             closer = getattr(self.control_manager, "close", None)
             if closer is not None:

@@ -10,11 +10,18 @@ import click
 
 from ecallmgr.cli import ecallmgr
 from fsim.cli import fsim
+from whapps.cli import COMMANDS as WHAPP_COMMANDS
+from whistle_cli.accounts import account
+from whistle_cli.callflows import callflow
+from whistle_cli.channels import channels
+from whistle_cli.endpoints import device, user
+from whistle_cli.events import events
 from whistle_cli.nodes import nodes
 from whistle_common import APP_VERSION
 from whistle_common.cli import bus, db, messages
 from whistle_common.config import ENV_AMQP_URL, ENV_COUCH_URL, ENV_NODE, ConfigError, Settings
 from whistle_common.logs import setup_logging
+from whistle_demo.cli import demo
 
 
 @click.group(help="whistle-voip: hosted-PBX call control (FreeSWITCH, RabbitMQ, CouchDB).")
@@ -44,5 +51,8 @@ def run() -> None:
 
 
 run.add_command(ecallmgr)
-for command in (db, messages, bus, fsim, nodes):
+for run_command in WHAPP_COMMANDS:
+    run.add_command(run_command)
+for command in (db, messages, bus, fsim, nodes, account, user, device, callflow, events, channels):
     main.add_command(command)
+main.add_command(demo)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import click
 
@@ -33,7 +34,10 @@ from whistle_demo.run import TIME_SCALE, run_demo
     show_default=True,
     help="Real seconds per simulated second (1 plays the calls in real time).",
 )
-def demo(amqp_url: str, couch_url: str, time_scale: float) -> None:
+@click.option("--verbose", is_flag=True, help="Show the services' log lines between the timeline's.")
+def demo(amqp_url: str, couch_url: str, time_scale: float, verbose: bool) -> None:
+    if not verbose:  # the timeline is the demo's output; warnings and errors still show
+        logging.getLogger().setLevel(logging.WARNING)
     callers, _ = asyncio.run(run_demo(amqp_url, couch_url, time_scale=time_scale, printer=click.echo))
     click.echo("")
     for outcome in callers:

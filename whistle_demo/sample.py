@@ -7,15 +7,17 @@ ring each person directly.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from whistle_cli.accounts import create_account
+from whistle_cli.endpoints import create_device, create_user
 from whistle_common.store import Store, account_db, init_databases
 
 REALM = "demo.whistle.test"
 MAIN_NUMBER = "2000"
 PASSWORD = "demo-secret-1"  # every demo phone's SIP password
+GREETING = "ivr/ivr-welcome_to_freeswitch.wav"  # a stock FreeSWITCH sound: no media server needed
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,6 @@ class SampleAccount:
     callflows: dict[str, str] = field(default_factory=dict)  # number -> callflow id
 
 
-def _new_id() -> str:
-    return uuid.uuid4().hex
-
-
 def attendant_flow(sample: SampleAccount, menu_id: str, sales_group: list[dict[str, Any]]) -> dict[str, Any]:
     carol = "1103"
     return {
@@ -73,75 +71,42 @@ def attendant_flow(sample: SampleAccount, menu_id: str, sales_group: list[dict[s
 async def create_sample_account(store: Store, realm: str = REALM) -> SampleAccount:
     """Create the databases (if needed) and the sample account's documents; returns their ids."""
     await init_databases(store)
-    sample = SampleAccount(_new_id(), realm)
+    sample = SampleAccount(await create_account(store, "Demo Company", realm), realm)
     db = account_db(sample.account_id)
-    account = {
-        "_id": sample.account_id,
-        "pvt_type": "account",
-        "name": "Demo Company",
-        "realm": realm,
-        "timezone": "UTC",
-    }
-    await store.save("accounts", account)
-    await store.ensure_db(db)
-    await store.install_views(db)
-    await store.save(db, account)
     for person in PEOPLE:
-        user_id, device_id, vmbox_id = _new_id(), _new_id(), _new_id()
+        names = {"first_name": person.first_name, "last_name": person.last_name}
+        user_id, callflow_id = await create_user(
+            store, sample.account_id, {**names, "username": person.first_name.lower()}, person.extension
+        )
         sample.users[person.extension] = user_id
-        sample.devices[person.extension] = device_id
-        sample.vmboxes[person.extension] = vmbox_id
-        await store.save(
-            db,
-            {
-                "_id": user_id,
-                "pvt_type": "user",
-                "first_name": person.first_name,
-                "last_name": person.last_name,
-                "username": person.first_name.lower(),
-            },
-        )
-        await store.save(
-            db,
-            {
-                "_id": device_id,
-                "pvt_type": "device",
-                "name": f"{person.first_name}'s phone",
-                "owner_id": user_id,
-                "sip": {"username": person.extension, "password": PASSWORD},
-            },
-        )
-        await store.save(
-            db,
-            {
-                "_id": vmbox_id,
-                "pvt_type": "vmbox",
-                "name": f"{person.first_name}'s box",
-                "mailbox": person.extension,
-                "owner_id": user_id,
-            },
-        )
-        await _callflow(store, sample, [person.extension], {"module": "user", "data": {"id": user_id}})
-    menu_id = _new_id()
-    await store.save(
-        db,
-        {
-            "_id": menu_id,
-            "pvt_type": "menu",
-            "name": "Main attendant",
-            "retries": 2,
-            "timeout": 4000,
-            "media": {"greeting": "ivr/ivr-welcome_to_freeswitch.wav"},
-        },
-    )
+        sample.callflows[person.extension] = str(callflow_id)
+        device = {
+            "name": f"{person.first_name}'s phone",
+            "owner_id": user_id,
+            "sip": {"username": person.extension, "password": PASSWORD},
+        }
+        sample.devices[person.extension], _ = await create_device(store, sample.account_id, device)
+        vmbox = {
+            "pvt_type": "vmbox",
+            "name": f"{person.first_name}'s box",
+            "mailbox": person.extension,
+            "owner_id": user_id,
+        }
+        sample.vmboxes[person.extension] = (await store.save(db, vmbox))["_id"]
+    menu = {
+        "pvt_type": "menu",
+        "name": "Main attendant",
+        "retries": 2,
+        "timeout": 4000,
+        "media": {"greeting": GREETING},
+    }
+    menu_id = (await store.save(db, menu))["_id"]
     sales = [{"id": sample.devices[ext], "endpoint_type": "device"} for ext in ("1101", "1102")]
-    await _callflow(store, sample, [MAIN_NUMBER], attendant_flow(sample, menu_id, sales))
+    attendant = {
+        "pvt_type": "callflow",
+        "name": "Attendant",
+        "numbers": [MAIN_NUMBER],
+        "flow": attendant_flow(sample, menu_id, sales),
+    }
+    sample.callflows[MAIN_NUMBER] = (await store.save(db, attendant))["_id"]
     return sample
-
-
-async def _callflow(store: Store, sample: SampleAccount, numbers: list[str], flow: dict[str, Any]) -> None:
-    callflow_id = _new_id()
-    doc = {"_id": callflow_id, "pvt_type": "callflow", "numbers": numbers, "flow": flow}
-    await store.save(account_db(sample.account_id), doc)
-    for number in numbers:
-        sample.callflows[number] = callflow_id

@@ -21,10 +21,16 @@ Message = dict[str, Any]
 Printer = Callable[[str], None]
 
 
+# ecallmgr's own bookkeeping while routing (channel variables, the park): not what the caller lives
+HIDDEN_APPLICATIONS = frozenset({"set", "park", "export"})
+
+
 def _describe(message: Message) -> str | None:
     """One event as a few words, or None for the events the timeline leaves out."""
     name = message.get("Event-Name")
     application = message.get("Application-Name")
+    if application in HIDDEN_APPLICATIONS:
+        return None
     if name == "CHANNEL_CREATE":
         callee = message.get("Callee-ID-Number") or ""
         return f"ringing  from {message.get('Caller-ID-Number')} to {callee}".rstrip()

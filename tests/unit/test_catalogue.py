@@ -116,9 +116,31 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
     ),
     "call_command.transfer": ({}, {"call_id": CALL_ID, "transfer_to": "2000", "transfer_type": "blind"}),
+    "call_command.record_call": (
+        {},
+        {"call_id": CALL_ID, "record_action": "start", "media_name": "call_recording.mp3"},
+    ),
+    "call_command.intercept": ({}, {"call_id": CALL_ID, "target_call_id": "parked-call-1"}),
+    "voicemail_req": (
+        {},
+        {
+            "call_id": CALL_ID,
+            "control_queue": f"ctl.{CALL_ID}",
+            "account_id": "a" * 32,
+            "action": "leave",
+            "vmbox_id": "b" * 32,
+        },
+    ),
+    "conference_req": ({}, {"call_id": CALL_ID, "control_queue": f"ctl.{CALL_ID}", "account_id": "a" * 32}),
+    "handoff_resp": ({}, {"call_id": CALL_ID, "status": "taken"}),
     "node_status": (
         {},
         {"nodes": [{"Name": "fs1", "Host": "10.0.0.5", "Port": 8021, "Up": True, "Channel-Count": 2}]},
+    ),
+    "channels_req": ({}, {}),
+    "channels_resp": (
+        {},
+        {"channels": [{"Call-ID": CALL_ID, "Media-Node": "fs1", "Controlled": True, "Answered-Time": 1.5}]},
     ),
     "nodes_req": ({}, {"action": "list"}),
     "nodes_resp": ({}, {"nodes": []}),
@@ -203,7 +225,15 @@ def test_two_schemas_may_not_claim_the_same_headers() -> None:
 def test_every_message_pins_its_category_and_says_where_it_goes(catalogue: Catalogue, name: str) -> None:
     definition = catalogue.definition(name)
     assert definition.event_category
-    assert definition.exchange in {"targeted", "callmgr", "callevt", "callctl", "resource", "notifications"}
+    assert definition.exchange in {
+        "targeted",
+        "callmgr",
+        "callevt",
+        "callctl",
+        "resource",
+        "whapps",
+        "notifications",
+    }
     if name != "call_event":  # call_event alone takes any FreeSWITCH event name
         assert definition.event_name
     if definition.exchange in {"targeted", "callctl"}:  # the caller names the queue
@@ -444,6 +474,18 @@ def test_a_header_called_fields_can_be_passed_by_its_snake_name(catalogue: Catal
     assert message["Fields"] == ["Contact"]
 
 
+def test_leaving_a_voicemail_needs_the_box_but_checking_does_not(catalogue: Catalogue) -> None:
+    with pytest.raises(ValidationError):
+        sample(catalogue, "voicemail_req", vmbox_id=None)
+    sample(catalogue, "voicemail_req", action="check", vmbox_id=None)
+
+
+def test_record_call_start_needs_a_file_but_stop_does_not(catalogue: Catalogue) -> None:
+    with pytest.raises(ValidationError):
+        sample(catalogue, "call_command.record_call", media_name=None)
+    sample(catalogue, "call_command.record_call", record_action="stop", media_name=None)
+
+
 # --- Routing keys ------------------------------------------------------------------------------------------
 
 
@@ -467,6 +509,9 @@ def test_a_call_event_is_routed_by_event_name_and_escaped_call_id(catalogue: Cat
         ),
         ("dialplan_error", {"call_id": "a.b"}, "call.dialplan.a%2Eb"),
         ("cdr", {"call_id": "a.b"}, "cdr.a%2Eb"),
+        ("voicemail_req", {}, "voicemail.leave"),
+        ("voicemail_req", {"action": "check", "vmbox_id": None}, "voicemail.check"),
+        ("conference_req", {}, "conference.join"),
     ],
 )
 def test_routing_keys_are_filled_from_the_message(
@@ -497,6 +542,8 @@ def test_replies_go_to_the_requester(catalogue: Catalogue) -> None:
     targeted = {n for n in catalogue.names if catalogue.definition(n).exchange == "targeted"}
     assert targeted == {
         "authn_resp",
+        "channels_resp",
+        "handoff_resp",
         "nodes_resp",
         "originate_resp",
         "registration_query_resp",

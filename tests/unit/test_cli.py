@@ -27,6 +27,16 @@ def invoke(*args: str, stdin: str | None = None, env: dict[str, str] | None = No
         ["run", "ecallmgr"],
         ["fsim"],
         ["fsim", "call"],
+        ["account"],
+        ["account", "create"],
+        ["account", "list"],
+        ["user", "create"],
+        ["device", "create"],
+        ["callflow"],
+        ["callflow", "publish"],
+        ["callflow", "list"],
+        ["events", "tail"],
+        ["channels"],
     ],
 )
 def test_every_subcommand_explains_itself(command: list[str]) -> None:

@@ -16,6 +16,7 @@ n-th command arrives (that command never completes), as a real caller would mid-
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -51,6 +52,7 @@ class ScriptedSwitch:
         self._hangup_after = hangup_after
         self._failures = dict(failures or {})  # application -> Dialplan-Error
         self.hung_up = False
+        self.ended = asyncio.Event()  # set once the call is hung up
 
     def applications(self) -> list[str]:
         return [str(command["Application-Name"]) for command in self.commands]
@@ -129,6 +131,7 @@ class ScriptedSwitch:
         self.hung_up = True
         for name in ("CHANNEL_HANGUP", "CHANNEL_DESTROY"):
             await self._event(name, {"Hangup-Cause": cause})
+        self.ended.set()
 
 
 class CallflowHarness:
