@@ -31,7 +31,7 @@ def test_design_documents_are_chosen_by_kind_of_database():
     ]
     assert [d.name for d in design_docs_for(modb(ACCOUNT_ID, 2024, 1))] == ["cdrs"]
     assert [d.name for d in design_docs_for("accounts")] == ["accounts"]
-    assert design_docs_for("offnet") == []
+    assert [d.name for d in design_docs_for("offnet")] == ["resources"]
 
 
 def test_documentation_keys_are_not_uploaded():

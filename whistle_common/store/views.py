@@ -61,6 +61,18 @@ def devices_sip_credentials(doc: dict[str, Any]) -> Iterator[Emit]:
         yield sip["username"].lower(), None
 
 
+def devices_by_owner(doc: dict[str, Any]) -> Iterator[Emit]:
+    if _live(doc, "device") and isinstance(doc.get("owner_id"), str):
+        yield doc["owner_id"], None
+
+
+def resources_by_weight(doc: dict[str, Any]) -> Iterator[Emit]:
+    if _live(doc, "resource") and doc.get("enabled") is not False:
+        weight = doc.get("weight_cost")
+        is_number = isinstance(weight, int | float) and not isinstance(weight, bool)
+        yield (weight if is_number else 50), None
+
+
 def users_by_username(doc: dict[str, Any]) -> Iterator[Emit]:
     if _live(doc, "user") and isinstance(doc.get("username"), str):
         yield doc["username"].lower(), None
@@ -91,6 +103,8 @@ EMULATIONS: dict[str, MapFunction] = {
     "callflows/listing_by_number": callflows_by_number,
     "callflows/listing_by_pattern": callflows_by_pattern,
     "devices/sip_credentials": devices_sip_credentials,
+    "devices/listing_by_owner": devices_by_owner,
+    "resources/listing_active_by_weight": resources_by_weight,
     "users/listing_by_username": users_by_username,
     "vmboxes/listing_by_mailbox": vmboxes_by_mailbox,
     "cdrs/listing_by_date": cdrs_by_date,

@@ -1,0 +1,1 @@
+"""The registrar whapp: SIP credentials for FreeSWITCH's challenges, and where devices are registered."""
