@@ -305,6 +305,34 @@ class Call:
         except TimeoutError:
             log.warning("channel still up 10s after our hangup", extra={"call_id": self.call_id})
 
+    async def record_call(
+        self, action: str, media_name: str | None = None, *, time_limit: int | None = None
+    ) -> str:
+        """Start (``action`` start) or stop a background recording of the whole call into ``media_name``.
+
+        Returns at once: the recording runs beside the call's other commands until stopped, until
+        ``time_limit`` seconds or until the hangup. Stopping without a name stops every recording.
+        """
+        fields: dict[str, Any] = {"Record-Action": action}
+        if media_name:
+            fields["Media-Name"] = media_name
+        if time_limit is not None:
+            fields["Time-Limit"] = time_limit
+        done = await self.command("record_call", fields)
+        return str(done.get("Application-Response") or "")
+
+    async def intercept(self, target_call_id: str, *, other_leg: bool = False) -> str:
+        """Bridge this call to another live call ``target_call_id`` (a parked call, a ringing leg...).
+
+        With ``other_leg``, to the leg bridged to ``target_call_id`` instead. The leg the target was
+        bridged to, if any, is hung up. Completes once the bridge is set up; it lasts until a side hangs up.
+        """
+        fields: dict[str, Any] = {"Target-Call-ID": target_call_id}
+        if other_leg:
+            fields["Other-Leg"] = True
+        done = await self.command("intercept", fields)
+        return str(done.get("Application-Response") or "")
+
     async def forget(self) -> None:
         """Stop receiving this call's events."""
         if self._on_forget is not None:

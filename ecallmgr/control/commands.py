@@ -20,8 +20,8 @@ play                       ``set playback_terminators=<keys|none>``, ``playback 
 tones                      ``set playback_terminators=..``, ``playback tone_stream://[v=V;][l=R;]%(on,off,f..);..``
 say                        ``say <lang> <type> <method> [<gender>] <text>``
 record                     ``set playback_terminators=..``, ``record <path> <limit> <threshold> <hits>``
-record_call                start: ``record_session <path> [<limit>]``; stop: ``stop_record_session <path|all>``
-                           (paths confined to RECORDING_DIR as for record)
+record_call                start: ``record_session <path> [<limit>]``;
+                           stop: ``stop_record_session <path|all>`` (paths confined as for record)
 play_and_collect_digits    ``play_and_get_digits min max tries timeout terminators file invalid_file
                            collected_digits regex``
 bridge                     ``bridge {globals}[vars]ep1,[vars]ep2`` (``|`` for Dial-Endpoint-Method single)

@@ -43,6 +43,6 @@ def application(name: str, *, media: bool = False) -> Callable[[AppFunction], Ap
 
 def load() -> dict[str, Application]:
     """Import every application module and return the registry."""
-    from fsim.apps import basic, bridge, conference, media, recording  # noqa: F401
+    from fsim.apps import basic, bridge, conference, hold, intercept, media, recording  # noqa: F401
 
     return APPLICATIONS

@@ -8,9 +8,11 @@ A module is an async function ``handle(ctx, data) -> Outcome`` registered with :
         return NEXT
 
 It returns :data:`NEXT` (the default child ``_``), ``Next(key)`` (the child ``key``, else ``_``),
-:data:`STOP` (the flow ends here: back to a stacked flow, or hang up) or ``Branch(flow)`` (jump to another
-flow, coming back to this node's ``_`` child when it stops). A module that cannot do its job raises
-:class:`ModuleFailed`; the executor logs it and ends the call with a prompt.
+:data:`STOP` (the flow ends here: back to a stacked flow, or hang up), ``Branch(flow)`` (jump to another
+flow, coming back to this node's ``_`` child when it stops) or :data:`HANDED_OFF` (another whapp took the
+call: the flow ends without hanging up). A module that cannot do its job raises :class:`ModuleFailed`; the
+executor logs it and ends the call with a prompt. ``ctx.children`` holds the running node's children, for
+modules whose choice depends on which exist (menu).
 """
 
 from __future__ import annotations
@@ -49,9 +51,15 @@ class Branch:
     callflow_id: str | None = None
 
 
-Outcome = Next | Stop | Branch
+@dataclass(frozen=True)
+class HandedOff:
+    """Another whapp now drives the call (voicemail, conference): the flow ends and the call is left up."""
+
+
+Outcome = Next | Stop | Branch | HandedOff
 NEXT = Next()
 STOP = Stop()
+HANDED_OFF = HandedOff()
 
 
 @dataclass
@@ -64,6 +72,7 @@ class FlowContext:
     whapp: Callflow
     capture_group: str | None = None  # the text a pattern matched
     capture_groups: dict[str, str] = field(default_factory=dict)  # its named groups
+    children: Mapping[str, Any] = field(default_factory=dict)  # the running node's children, by key
 
     @property
     def callflow_id(self) -> str:
