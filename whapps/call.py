@@ -4,7 +4,7 @@
 
     call = await events.adopt(route_win, account_id=account_id, request=route_req)
     await call.answer()
-    digits = await call.play_and_collect("/system_media/menu", max_digits=1, timeout_ms=5000)
+    digits = await call.play_and_collect("ivr/ivr-welcome.wav", max_digits=1, timeout_ms=5000)
     result = await call.bridge([endpoint], timeout=20)
     if not result.answered: ...
 

@@ -7,7 +7,7 @@ import logging
 
 import click
 
-from whistle_demo.run import TIME_SCALE, run_demo
+from whistle_demo import TIME_SCALE
 
 
 @click.command(
@@ -36,6 +36,8 @@ from whistle_demo.run import TIME_SCALE, run_demo
 )
 @click.option("--verbose", is_flag=True, help="Show the services' log lines between the timeline's.")
 def demo(amqp_url: str, couch_url: str, time_scale: float, verbose: bool) -> None:
+    from whistle_demo.run import run_demo  # here: it builds on whistle_cli, which imports this module
+
     if not verbose:  # the timeline is the demo's output; warnings and errors still show
         logging.getLogger().setLevel(logging.WARNING)
     callers, _ = asyncio.run(run_demo(amqp_url, couch_url, time_scale=time_scale, printer=click.echo))

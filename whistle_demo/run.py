@@ -20,12 +20,12 @@ from fsim.scenario import CallerOutcome, parse_scenario
 from whapps.runner import make_bus, start_whapps
 from whistle_common.config import Settings
 from whistle_common.store import Store
+from whistle_demo import TIME_SCALE
 from whistle_demo.sample import MAIN_NUMBER, PASSWORD, PEOPLE, SampleAccount, create_sample_account
 from whistle_demo.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
-TIME_SCALE = 0.05  # real seconds per simulated second: the demo's calls run 20 times faster
 WHAPPS = ("callflow", "registrar")
 
 
@@ -41,7 +41,7 @@ CALLERS = (
     DemoCaller(
         "sales", "+14155550101", "1", "asks for sales: Alice and Bob ring, Bob is busy, Alice answers"
     ),
-    DemoCaller("support", "+14155550102", "2", "asks for Carol, who never answers: her voicemail takes it"),
+    DemoCaller("support", "+14155550102", "2", "asks for Carol, who never answers: handed to voicemail"),
     DemoCaller("operator", "+14155550103", "0", "dials 0 for the operator, who answers"),
     DemoCaller("silent", "+14155550104", "", "presses nothing: the attendant asks again, then gives up"),
 )
@@ -125,4 +125,5 @@ async def run_demo(
         for caller in CALLERS:
             printer(f"  {caller.name:<9} {caller.story}")
         report = await sim.run_scenario(parse_scenario(scenario_of(sample)), timeout=timeout)
+        await ecallmgr.close()  # before fsim goes: a switch shutting down is not news to report
         return report.callers, timeline

@@ -32,7 +32,7 @@ def _describe(message: Message) -> str | None:
     if application in HIDDEN_APPLICATIONS:
         return None
     if name == "CHANNEL_CREATE":
-        callee = message.get("Callee-ID-Number") or ""
+        callee = message.get("Callee-ID-Number") or str(message.get("Request") or "").partition("@")[0]
         return f"ringing  from {message.get('Caller-ID-Number')} to {callee}".rstrip()
     if name == "CHANNEL_ANSWER":
         return "answered"
@@ -40,11 +40,15 @@ def _describe(message: Message) -> str | None:
         data = message.get("Application-Data") or ""
         return f"> {application} {data}".rstrip()
     if name == "CHANNEL_EXECUTE_COMPLETE":
-        return f"< {application} done: {message.get('Application-Response') or 'ok'}"
+        response = message.get("Application-Response")
+        if application == "play_and_collect_digits" and not response:
+            response = "nothing pressed"
+        return f"< {application} done: {response or 'ok'}"
     if name == "DTMF":
         return f"pressed {message.get('DTMF-Digit')}"
     if name == "CHANNEL_BRIDGE":
-        return f"bridged to {message.get('Other-Leg-Caller-ID-Number') or message.get('Other-Leg-Call-ID')}"
+        other = message.get("Other-Leg-Destination-Number") or message.get("Other-Leg-Call-ID")
+        return f"bridged to {other}"
     if name == "CHANNEL_UNBRIDGE":
         return "unbridged"
     if name == "CHANNEL_DESTROY":

@@ -15,13 +15,14 @@ from typing import Any
 
 from whapps.call import CallError, CallHungUp
 from whapps.callflow.flow import Branch, FlowContext, HandedOff, ModuleFailed, Next, Outcome
+from whapps.callflow.media import CANNOT_COMPLETE
 from whapps.callflow.modules import load
 from whapps.callflow.validate import module_issues
 
 log = logging.getLogger(__name__)
 
 MAX_BRANCHES = 50  # jumps to other flows per call: a loop of callflows must end
-FAILURE_MEDIA = "ivr/ivr-call_cannot_be_completed_as_dialed.wav"  # a stock FreeSWITCH sound
+FAILURE_MEDIA = CANNOT_COMPLETE  # what the caller hears when a module fails
 
 
 def _child(node: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from whapps.callflow.flow import NEXT, STOP, FlowContext, Outcome, module
-from whapps.callflow.modules.play import media_path
+from whapps.callflow.media import media_path
 from whistle_common.store import NotFound
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from whapps.callflow.flow import FlowContext, ModuleFailed, Outcome, module
-from whapps.callflow.modules.play import media_path
+from whapps.callflow.media import media_path
 from whapps.callflow.modules.voicemail import HANDOFF_TIMEOUT, hand_off
 from whistle_common.store import NotFound
 

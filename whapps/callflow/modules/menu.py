@@ -18,16 +18,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from whapps.callflow import media
 from whapps.callflow.flow import Branch, FlowContext, ModuleFailed, Next, Outcome, module
 from whapps.callflow.lookup import NO_MATCH
-from whapps.callflow.modules.play import media_path
+from whapps.callflow.media import media_path
 from whistle_common.store import NotFound
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GREETING = "/system_media/menu-no_prompt"
-DEFAULT_INVALID = "/system_media/menu-invalid_entry"
-DEFAULT_EXIT = "/system_media/menu-exit"
+DEFAULT_GREETING = media.MENU_NO_PROMPT
+DEFAULT_INVALID = media.INVALID_ENTRY
+DEFAULT_EXIT = media.GOODBYE
 SPECIAL_CHILDREN = frozenset({"_", "timeout", "max_retries"})
 
 

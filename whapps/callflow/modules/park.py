@@ -25,16 +25,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from whapps.call import COMMAND_TIMEOUT, CallHungUp
+from whapps.callflow import media
 from whapps.callflow.flow import STOP, FlowContext, ModuleFailed, Next, Outcome, module
-from whapps.callflow.modules.play import media_path
+from whapps.callflow.media import media_path
 from whistle_common.store import DocumentConflict, NotFound, account_db
 
 log = logging.getLogger(__name__)
 
-SLOT_IN_USE = "/system_media/park-already_in_use"
-SLOT_EMPTY = "/system_media/park-no_caller"
-PLACED_IN_SLOT = "/system_media/park-call_placed_in_spot"
-DEFAULT_HOLD = "local_stream://default"
+SLOT_IN_USE = media.PARK_SLOT_IN_USE
+SLOT_EMPTY = media.PARK_SLOT_EMPTY
+PLACED_IN_SLOT = media.PARK_PLACED
+DEFAULT_HOLD = media.HOLD_MUSIC
 
 
 def slot_doc_id(slot: str) -> str:

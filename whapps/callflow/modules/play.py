@@ -1,9 +1,9 @@
 """``play``: play a media file (an account media document, a system prompt or a FreeSWITCH stream).
 
 ``data.id`` is a media document of the account (played as ``/<account_id>/<media_id>``) or a path used as
-it is (``/system_media/...``, ``tone_stream://...``, ``http(s)://...``). The call is answered first unless
-``answer`` is false; ``terminators`` (any key by default) cut the prompt short; ``loop_count`` repeats it;
-``endless_playback`` plays it until the caller hangs up.
+it is (``ivr/ivr-welcome.wav``, ``tone_stream://...``; see :mod:`whapps.callflow.media`). The call is
+answered first unless ``answer`` is false; ``terminators`` (any key by default) cut the prompt short;
+``loop_count`` repeats it; ``endless_playback`` plays it until the caller hangs up.
 """
 
 from __future__ import annotations
@@ -12,32 +12,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from whapps.callflow.flow import NEXT, FlowContext, ModuleFailed, Outcome, module
-from whistle_common.store import NotFound
+from whapps.callflow.flow import NEXT, FlowContext, Outcome, module
+from whapps.callflow.media import media_path
 
 log = logging.getLogger(__name__)
 
 ANY_KEY = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#")  # Kazoo's ?ANY_DIGIT
 PLAY_SECONDS = 600.0  # bound of one playback of one prompt
-STREAMS = ("tone_stream://", "silence_stream://", "local_stream://", "http://", "https://")
-
-
-def is_path(media: str) -> bool:
-    """Whether ``media`` is played as it is (a path or a stream) rather than a media document id."""
-    return media.startswith("/") or media.startswith(STREAMS)
-
-
-async def media_path(ctx: FlowContext, media: str) -> str:
-    """What to play for ``media``: itself when a path, else ``/<account>/<id>`` of an existing media doc."""
-    if is_path(media):
-        return media
-    try:
-        doc = await ctx.whapp.lookup.doc(ctx.account_id, media)
-    except NotFound as error:
-        raise ModuleFailed(f"no media {media!r} in account {ctx.account_id}") from error
-    if doc.get("pvt_type") != "media":
-        raise ModuleFailed(f"{media!r} is a {doc.get('pvt_type')} document, not media")
-    return f"/{ctx.account_id}/{media}"
 
 
 @module("play")
