@@ -156,10 +156,11 @@ class Call:
         application: str,
         fields: Mapping[str, Any] | None = None,
         *,
-        timeout: float = COMMAND_TIMEOUT,
+        timeout: float | None = COMMAND_TIMEOUT,
         insert_at: str | None = None,
     ) -> Message:
-        """Send ``call_command.<application>`` and return its completion event."""
+        """Send ``call_command.<application>`` and return its completion event (``timeout`` None: wait as
+        long as the call lasts, for commands the call itself bounds)."""
         if self.hung_up:
             raise CallHungUp(self.call_id, f"cannot {application}: the channel is gone")
         headers: dict[str, Any] = {"Call-ID": self.call_id, **(fields or {})}
@@ -178,7 +179,9 @@ class Call:
         finally:
             self._waiters.pop(msg_id, None)
 
-    async def _completion(self, application: str, future: asyncio.Future[Message], timeout: float) -> Message:
+    async def _completion(
+        self, application: str, future: asyncio.Future[Message], timeout: float | None
+    ) -> Message:
         hangup = asyncio.ensure_future(self._hung_up.wait())
         try:
             done, _ = await asyncio.wait(
@@ -240,21 +243,22 @@ class Call:
 
     async def bridge(
         self, endpoints: Sequence[Mapping[str, Any]], *, timeout: int = 20, strategy: str = "simultaneous",
-        **fields: Any,
+        headers: Mapping[str, Any] | None = None,
     ) -> BridgeResult:  # fmt: skip
         """Ring ``endpoints`` (simultaneous or single) for ``timeout`` seconds; returns how it ended.
 
+        ``headers`` are more fields of the bridge command, by their header names (``Caller-ID-Name``...).
         While the bridge is up the command is still running; it completes when either leg hangs up or the
         originate fails, so the wait is bounded by the call itself rather than a clock.
         """
-        headers: dict[str, Any] = {
+        fields: dict[str, Any] = {
             "Endpoints": list(endpoints),
             "Timeout": timeout,
             "Dial-Endpoint-Method": strategy,
-            **{key.replace("_", "-"): value for key, value in fields.items()},
+            **(headers or {}),
         }
         try:
-            done = await self.command("bridge", headers, timeout=float("inf"))
+            done = await self.command("bridge", fields, timeout=None)
         except CallHungUp:
             return BridgeResult("ORIGINATOR_CANCEL" if self.hangup_cause is None else str(self.hangup_cause))
         return BridgeResult(str(done.get("Application-Response") or "FAIL"), done.get("Other-Leg-Call-ID"))

@@ -338,6 +338,9 @@ def endpoint_dial_string(endpoint: Mapping[str, Any]) -> str:
         ("Ignore-Early-Media", "ignore_early_media"),
         ("Bypass-Media", "bypass_media"),
         ("Presence-ID", "presence_id"),
+        ("Auth-User", "sip_auth_username"),  # a carrier gateway's credentials, for its challenge
+        ("Auth-Password", "sip_auth_password"),
+        ("Auth-Realm", "sip_auth_realm"),
     ):
         if endpoint.get(field) is not None:
             pairs.append((var, endpoint[field]))

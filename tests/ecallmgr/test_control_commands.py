@@ -147,6 +147,17 @@ def test_bridge_dial_string_simultaneous_with_globals_and_per_endpoint_vars():
     ]
 
 
+def test_a_gateway_endpoint_carries_its_credentials_for_the_carriers_challenge():
+    gateway = {"Invite-Format": "route", "Route": "sofia/external/sip:+15551234@carrier.example",
+               "Auth-User": "acct7", "Auth-Password": "p,w", "Auth-Realm": "carrier.example"}  # fmt: skip
+    [(app, arg)] = apps("bridge", Endpoints=[gateway])
+    assert (app, arg) == (
+        "bridge",
+        "[sip_auth_username=acct7,sip_auth_password=p\\,w,sip_auth_realm=carrier.example]"
+        "sofia/external/sip:+15551234@carrier.example",
+    )
+
+
 def test_bridge_single_uses_pipes_and_ringback_is_set_first():
     endpoints = [
         {"Invite-Format": "username", "To-User": "1000", "To-Realm": "r"},

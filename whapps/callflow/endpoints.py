@@ -207,7 +207,7 @@ async def bridge(
             headers["Caller-ID-Name"] = ctx.call.caller_id_name
         if ctx.call.caller_id_number:
             headers["Caller-ID-Number"] = ctx.call.caller_id_number
-    result = await ctx.call.bridge(endpoints, timeout=timeout, strategy=strategy, **headers)
+    result = await ctx.call.bridge(endpoints, timeout=timeout, strategy=strategy, headers=headers)
     log.info("bridge to %d endpoint(s): %s", len(endpoints), result.disposition,
              extra={"call_id": ctx.call.call_id})  # fmt: skip
     return result
