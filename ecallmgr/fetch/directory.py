@@ -1,10 +1,11 @@
 """Directory fetches (SIP auth, ``user_exists``...): form → ``authn_req`` → ``authn_resp`` → directory XML.
 
 Replies are collected with Defer-Response semantics (Kazoo's registrar defers its "not mine" answers):
-the first non-deferred ``password``/``a1-hash`` reply ends the wait; at the deadline a deferred one is
-used. ``Auth-Method: error`` (or ``ip``, which needs no directory secret), no reply, or a form without
-user and domain all answer "not found": FreeSWITCH then tries its static directory, and for SIP auth
-with no such user there it answers 403.
+the first non-deferred ``password``/``a1-hash`` reply ends the wait, and so does a non-deferred
+``error`` (the registrar knows no such user); at the deadline a deferred one is used.
+``Auth-Method: error`` (or ``ip``, which needs no directory secret), no reply, or a form without user
+and domain all answer "not found": FreeSWITCH then tries its static directory, and for SIP auth with no
+such user there it answers 403.
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ def build_authn_req(bus: Bus, form: Form) -> dict[str, Any]:
 
 
 def is_definitive(reply: Reply) -> bool:
-    """A non-deferred reply with credentials we can render ends the wait."""
-    return reply.get("Auth-Method") in USABLE_METHODS and not reply.get("Defer-Response")
+    """A non-deferred reply ends the wait: credentials we can render, or a registrar's "no such user"
+    (``error``), so an unknown phone is refused at once rather than at the deadline."""
+    usable = reply.get("Auth-Method") in USABLE_METHODS or reply.get("Auth-Method") == "error"
+    return usable and not reply.get("Defer-Response")
 
 
 def choose(replies: Sequence[Reply]) -> Reply | None:

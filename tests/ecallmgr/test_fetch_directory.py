@@ -136,10 +136,12 @@ async def test_user_exists_lookup_is_answered_too(rig: Rig) -> None:
     assert "Method" not in request and request["Auth-User"] == "1000"
 
 
-async def test_error_reply_is_not_found(rig: Rig) -> None:
-    rig.registrar.answer = answering({"Auth-Method": "error", "Auth-Password": "unknown user"})
+async def test_error_reply_is_not_found_at_once(rig: Rig) -> None:
+    rig.registrar.answer = answering({"Auth-Method": "error", "Error-Message": "unknown user"})
+    started = time.monotonic()
     answer = await rig.fetch()
     assert find_user(answer, domain="127.0.0.1", user="1000") == NotFound("not found")
+    assert time.monotonic() - started < TIMEOUT  # a definitive "no such user" ends the wait
 
 
 async def test_no_reply_is_not_found_within_the_deadline(rig: Rig) -> None:

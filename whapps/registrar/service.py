@@ -60,7 +60,9 @@ class Registrar(Whapp):
             log.error("authn_req for %s@%s: the database failed: %s", username, realm, error, extra=where)
             return
         if isinstance(credentials, str):
-            log.info("authn_req for %s@%s: %s; not answering", username, realm, credentials, extra=where)
+            log.info("authn_req for %s@%s: %s", username, realm, credentials, extra=where)
+            refusal = {"Auth-Method": "error", "Error-Message": credentials}
+            await self.bus.reply(request, self.bus.build("authn_resp", refusal))
             return
         await self.bus.reply(request, self.bus.build("authn_resp", credentials))
 
