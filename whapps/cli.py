@@ -16,7 +16,7 @@ import click
 
 from ecallmgr.cli import DEFAULT_FETCH_LISTEN, ENV_FETCH_LISTEN, ENV_PASSWORD, node_specs, parse_listen
 from ecallmgr.service import DEFAULT_PASSWORD, Ecallmgr, EcallmgrSettings
-from whapps.runner import WHAPPS, serve, start_whapps, until_signalled
+from whapps.runner import WHAPPS, serve, start_whapps, stopped_by_signals
 from whistle_common.config import ConfigError, Settings
 from whistle_common.store import Store
 
@@ -49,14 +49,15 @@ def whapp_command(name: str) -> click.Command:
 
 async def run_everything(settings: Settings, ecallmgr_settings: EcallmgrSettings) -> None:
     """ecallmgr and every whapp in this process, on one bus URL and one store, until SIGTERM/SIGINT."""
-    async with AsyncExitStack() as stack:
-        service = Ecallmgr(ecallmgr_settings)
-        await service.start()
-        stack.push_async_callback(service.close)
-        store = Store.open(settings.couch_url)
-        stack.push_async_callback(store.aclose)
-        await start_whapps(stack, sorted(WHAPPS), settings, store)
-        await until_signalled()
+    with stopped_by_signals(asyncio.Event()) as stopping:
+        async with AsyncExitStack() as stack:
+            service = Ecallmgr(ecallmgr_settings)
+            await service.start()
+            stack.push_async_callback(service.close)
+            store = Store.open(settings.couch_url)
+            stack.push_async_callback(store.aclose)
+            await start_whapps(stack, sorted(WHAPPS), settings, store)
+            await stopping.wait()  # the process's lifetime: the one wait without a timeout
 
 
 @click.command("all", help="Run ecallmgr and every whapp in one process (development and the demo).")

@@ -11,8 +11,8 @@ import asyncio
 import importlib
 import logging
 import signal
-from collections.abc import Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import AsyncExitStack, contextmanager
 
 from whistle_common.bus import Bus
 from whistle_common.config import Settings
@@ -64,14 +64,15 @@ async def start_whapps(
     return started
 
 
-async def until_signalled(stop: asyncio.Event | None = None) -> None:
-    """Return on SIGTERM/SIGINT, or once ``stop`` is set."""
-    stop = stop or asyncio.Event()
+@contextmanager
+def stopped_by_signals(stop: asyncio.Event) -> Iterator[asyncio.Event]:
+    """Set ``stop`` on SIGTERM/SIGINT while the block runs (installed first, so a signal that arrives
+    while the services are still starting stops them cleanly too)."""
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stop.set)
     try:
-        await stop.wait()  # the process's lifetime: the one wait without a timeout
+        yield stop
     finally:
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(number)
@@ -79,10 +80,11 @@ async def until_signalled(stop: asyncio.Event | None = None) -> None:
 
 async def serve(names: Sequence[str], settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run the named whapps until SIGTERM/SIGINT (or ``stop`` is set), then stop them in reverse order."""
-    async with AsyncExitStack() as stack:
-        store = Store.open(settings.couch_url)
-        stack.push_async_callback(store.aclose)
-        await start_whapps(stack, names, settings, store)
-        log.info("running %s", ", ".join(names))
-        await until_signalled(stop)
-        log.info("stopping %s", ", ".join(names))
+    with stopped_by_signals(stop or asyncio.Event()) as stopping:
+        async with AsyncExitStack() as stack:
+            store = Store.open(settings.couch_url)
+            stack.push_async_callback(store.aclose)
+            await start_whapps(stack, names, settings, store)
+            log.info("running %s", ", ".join(names))
+            await stopping.wait()  # the process's lifetime: the one wait without a timeout
+            log.info("stopping %s", ", ".join(names))
