@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -19,6 +17,7 @@ from click.testing import CliRunner
 from ecallmgr.channels_api import ChannelsApi, answered_seconds
 from ecallmgr.service import Ecallmgr, EcallmgrSettings, NodeSpec
 from fsim.runtime import Simulator, SimulatorSettings
+from tests.ecallmgr.threaded import Threaded, served_in_thread
 from whistle_cli import main
 from whistle_cli.channels import format_table
 from whistle_common.bus import Bus, Delivery, QueueSpec
@@ -104,23 +103,6 @@ async def test_the_responder_reads_freeswitch_and_says_what_it_controls() -> Non
     assert [channel["Call-ID"] for channel in only] == ["b"]
 
 
-@dataclass
-class Running:
-    """An ecallmgr with node fs1 (an fsim) and node fs9 (nobody listening), served by a thread's loop."""
-
-    node: str
-    loop: asyncio.AbstractEventLoop | None = None
-    service: Ecallmgr | None = None
-    sim: Simulator | None = None
-    ready: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
-
-    def call(self, coroutine: Any) -> Any:
-        """Run ``coroutine`` on the ecallmgr's loop and return its result."""
-        assert self.loop is not None
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(WAIT)
-
-
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -128,56 +110,23 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def running(amqp_url: str) -> Iterator[Running]:
-    state = Running(node=f"ecallmgr@channels-{uuid.uuid4().hex[:8]}")
+def running(amqp_url: str) -> Iterator[Threaded]:
+    """An ecallmgr with node fs1 (an fsim, in ``extras["sim"]``) and node fs9 (nobody listening)."""
+    node = f"ecallmgr@channels-{uuid.uuid4().hex[:8]}"
 
-    async def serve() -> None:
+    async def serve(state: Threaded) -> None:
         async with Simulator(SimulatorSettings(esl_port=0, time_scale=0.01)) as sim:
-            service = Ecallmgr(
-                EcallmgrSettings(
-                    amqp_url=amqp_url,
-                    node=state.node,
-                    nodes=[
-                        NodeSpec("fs1", "127.0.0.1", sim.esl_port),
-                        NodeSpec("fs9", "127.0.0.1", closed_port()),
-                    ],
-                    fetch_port=0,
-                    backoff_initial=0.01,
-                )
-            )
-            state.loop, state.service, state.sim = asyncio.get_running_loop(), service, sim
-            task = asyncio.create_task(service.run_forever(handle_signals=False))
-            async with asyncio.timeout(WAIT):
-                await service.started.wait()
-                node = service.nodes.get("fs1")
-                assert node is not None
-                await node.wait_synced(WAIT)
-            state.ready.set()
-            await task
+            state.extras.update(sim=sim, node=node)
+            nodes = [NodeSpec("fs1", "127.0.0.1", sim.esl_port), NodeSpec("fs9", "127.0.0.1", closed_port())]
+            settings = EcallmgrSettings(amqp_url=amqp_url, node=node, nodes=nodes, fetch_port=0,
+                                        backoff_initial=0.01)  # fmt: skip
+            await state.run(Ecallmgr(settings))
 
-    def thread_main() -> None:
-        try:
-            asyncio.run(serve())
-        except BaseException as error:  # reported by the test
-            state.error = error
-        finally:
-            state.ready.set()
-
-    thread = threading.Thread(target=thread_main, name="ecallmgr-for-channels", daemon=True)
-    thread.start()
-    assert state.ready.wait(WAIT * 2)
-    if state.error is not None:
-        raise state.error
-    try:
+    with served_in_thread(serve, "ecallmgr-for-channels") as state:
         yield state
-    finally:
-        if state.loop is not None and state.service is not None:
-            state.loop.call_soon_threadsafe(state.service.stop)
-        thread.join(WAIT * 2)
-        assert not thread.is_alive()
 
 
-async def place_parked_call(amqp_url: str, running: Running, call_id: str) -> None:
+async def place_parked_call(amqp_url: str, running: Threaded, call_id: str) -> None:
     """Place a call to fsim's answer_park; return once ecallmgr has published that it runs park."""
     parked = asyncio.Event()
 
@@ -190,18 +139,18 @@ async def place_parked_call(amqp_url: str, running: Running, call_id: str) -> No
         await bus.consume(queue, on_park, bindings=[("callevt", f"call.CHANNEL_EXECUTE.{call_id}")])
 
         async def place() -> None:
-            assert running.sim is not None
-            running.sim.switch.inbound_call(
+            running.extras["sim"].switch.inbound_call(
                 "answer_park", caller_id_number="1000", caller_id_name="Alice", uuid=call_id
             )
 
+        assert running.loop is not None
         await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(place(), running.loop))
         async with asyncio.timeout(WAIT):
             await parked.wait()
 
 
-def test_channels_lists_the_live_calls_of_a_running_ecallmgr(amqp_url: str, running: Running) -> None:
-    call_id = str(uuid.uuid4())
+def test_channels_lists_the_live_calls_of_a_running_ecallmgr(amqp_url: str, running: Threaded) -> None:
+    call_id, node = str(uuid.uuid4()), running.extras["node"]
     asyncio.run(place_parked_call(amqp_url, running, call_id))
     assert running.service is not None and running.service.control_manager is not None
     running.call(running.service.control_manager.adopt(call_id, "fs1"))  # as a route_win would
@@ -209,15 +158,15 @@ def test_channels_lists_the_live_calls_of_a_running_ecallmgr(amqp_url: str, runn
     def whistle(*args: str) -> tuple[int, list[list[str]], list[str]]:
         result = CliRunner().invoke(main, ["--amqp-url", amqp_url, "channels", *args], catch_exceptions=False)
         lines = result.stdout.splitlines()
-        ours = [cells(line) for line in lines if running.node in cells(line)]
+        ours = [cells(line) for line in lines if node in cells(line)]
         return result.exit_code, ours, lines
 
     code, ours, lines = whistle("--wait", "2")
     assert code == 0 and cells(lines[0])[0] == "CALL-ID"
     [row] = ours
-    assert row[:7] == [call_id, running.node, "fs1", "ACTIVE", "1000 (Alice)", "answer_park", "park"]
+    assert row[:7] == [call_id, node, "fs1", "ACTIVE", "1000 (Alice)", "answer_park", "park"]
     assert row[9] == "yes"
-    assert f"{running.node}: node fs9 unreachable: only its Call-IDs are known" in lines
+    assert f"{node}: node fs9 unreachable: only its Call-IDs are known" in lines
 
     code, ours, _ = whistle("--call", str(uuid.uuid4()))
     assert code == 0 and ours == []

@@ -3,17 +3,15 @@ in a background thread with its own event loop."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
 from click.testing import CliRunner
 
 from ecallmgr.service import Ecallmgr, EcallmgrSettings, NodeSpec
 from fsim.runtime import Simulator, SimulatorSettings
+from tests.ecallmgr.threaded import Threaded, served_in_thread
 from whistle_cli import main
 from whistle_cli.nodes import format_replies
 
@@ -48,86 +46,43 @@ def test_replies_are_printed_one_line_per_ecallmgr_per_node() -> None:
     assert format_replies([]) == []
 
 
-@dataclass
-class Running:
-    """An ecallmgr with node fs1, and a second fsim (for ``add``), served by a thread's own loop."""
-
-    node: str
-    fs2_port: int = 0
-    loop: asyncio.AbstractEventLoop | None = None
-    service: Ecallmgr | None = None
-    ready: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
-
-
 @pytest.fixture
-def running(amqp_url: str) -> Iterator[Running]:
-    state = Running(node=f"ecallmgr@cli-{uuid.uuid4().hex[:8]}")
+def running(amqp_url: str) -> Iterator[Threaded]:
+    """An ecallmgr with node fs1, and a second fsim for ``add`` (its port in ``extras["fs2_port"]``)."""
+    node = f"ecallmgr@cli-{uuid.uuid4().hex[:8]}"
 
-    async def serve() -> None:
+    async def serve(state: Threaded) -> None:
         sim = SimulatorSettings(esl_port=0, time_scale=0.01)
         async with Simulator(sim) as one, Simulator(sim) as two:
-            service = Ecallmgr(
-                EcallmgrSettings(
-                    amqp_url=amqp_url,
-                    node=state.node,
-                    nodes=[NodeSpec("fs1", "127.0.0.1", one.esl_port)],
-                    fetch_port=0,
-                    backoff_initial=0.01,
-                    control=False,
-                )
-            )
-            state.loop, state.service, state.fs2_port = asyncio.get_running_loop(), service, two.esl_port
-            task = asyncio.create_task(service.run_forever(handle_signals=False))
-            async with asyncio.timeout(WAIT):
-                await service.started.wait()
-                node = service.nodes.get("fs1")
-                assert node is not None
-                await node.wait_synced(WAIT)
-            state.ready.set()
-            await task
+            state.extras.update(node=node, fs2_port=two.esl_port)
+            nodes = [NodeSpec("fs1", "127.0.0.1", one.esl_port)]
+            settings = EcallmgrSettings(amqp_url=amqp_url, node=node, nodes=nodes, fetch_port=0,
+                                        backoff_initial=0.01, control=False)  # fmt: skip
+            await state.run(Ecallmgr(settings))
 
-    def thread_main() -> None:
-        try:
-            asyncio.run(serve())
-        except BaseException as error:  # reported by the test
-            state.error = error
-        finally:
-            state.ready.set()
-
-    thread = threading.Thread(target=thread_main, name="ecallmgr-for-cli", daemon=True)
-    thread.start()
-    assert state.ready.wait(WAIT * 2)
-    if state.error is not None:
-        raise state.error
-    try:
+    with served_in_thread(serve, "ecallmgr-for-cli") as state:
         yield state
-    finally:
-        if state.loop is not None and state.service is not None:
-            state.loop.call_soon_threadsafe(state.service.stop)
-        thread.join(WAIT * 2)
-        assert not thread.is_alive()
 
 
 def ours(output: str, node: str) -> list[list[str]]:
     return [line.split() for line in output.splitlines() if line.split()[:1] == [node]]
 
 
-def test_the_nodes_commands_against_a_running_ecallmgr(amqp_url: str, running: Running) -> None:
+def test_the_nodes_commands_against_a_running_ecallmgr(amqp_url: str, running: Threaded) -> None:
     runner = CliRunner()
 
     def whistle(*args: str) -> tuple[int, list[list[str]]]:
         result = runner.invoke(main, ["--amqp-url", amqp_url, "nodes", *args], catch_exceptions=False)
-        return result.exit_code, ours(result.output, running.node)
+        return result.exit_code, ours(result.output, running.extras["node"])
 
     code, lines = whistle("list")
     assert code == 0
     [fs1] = lines
     assert fs1[1:5] == ["fs1", fs1[2], "up", "0"] and fs1[2].startswith("127.0.0.1:")
 
-    code, lines = whistle("add", "fs2", f"127.0.0.1:{running.fs2_port}", "--password", "ClueCon")
+    code, lines = whistle("add", "fs2", f"127.0.0.1:{running.extras['fs2_port']}", "--password", "ClueCon")
     assert code == 0 and [line[1] for line in lines] == ["fs1", "fs2"]
-    assert lines[1][2] == f"127.0.0.1:{running.fs2_port}"
+    assert lines[1][2] == f"127.0.0.1:{running.extras['fs2_port']}"
 
     code, lines = whistle("remove", "fs2")
     assert code == 0 and [line[1] for line in lines] == ["fs1"]

@@ -131,12 +131,7 @@ async def device_endpoints_by_id(
     ctx: FlowContext, device_id: str, ring: Ring = Ring(), **options: Any
 ) -> list[Endpoint]:
     """:func:`device_endpoints` of the account's device ``device_id``; ModuleFailed if there is none."""
-    try:
-        device = await ctx.whapp.lookup.doc(ctx.account_id, device_id)
-    except NotFound:
-        raise ModuleFailed(f"no device {device_id} in account {ctx.account_id}") from None
-    if device.get("pvt_type") != "device":
-        raise ModuleFailed(f"{device_id} is a {device.get('pvt_type')}, not a device")
+    device = await ctx.document(device_id, "device")
     return await device_endpoints(ctx, device, ring, **options)
 
 
@@ -161,12 +156,7 @@ async def user_endpoints(
     **options: Any,
 ) -> list[Endpoint]:
     """The endpoints of every device of user ``user_id``; ``rings`` overrides ``ring`` per device id."""
-    try:
-        user = await ctx.whapp.lookup.doc(ctx.account_id, user_id)
-    except NotFound:
-        raise ModuleFailed(f"no user {user_id} in account {ctx.account_id}") from None
-    if user.get("pvt_type") != "user":
-        raise ModuleFailed(f"{user_id} is a {user.get('pvt_type')}, not a user")
+    user = await ctx.document(user_id, "user")
     if user.get("enabled") is False:
         log.info(
             "user %s is disabled: not ringing their devices", user_id, extra={"call_id": ctx.call.call_id}

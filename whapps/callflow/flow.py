@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from whapps.call import Call
+from whistle_common.store import NotFound
 
 if TYPE_CHECKING:
     from whapps.callflow.service import Callflow
@@ -77,6 +78,16 @@ class FlowContext:
     @property
     def callflow_id(self) -> str:
         return str(self.callflow.get("_id", ""))
+
+    async def document(self, doc_id: str, pvt_type: str) -> dict[str, Any]:
+        """The account's ``pvt_type`` document ``doc_id``; ModuleFailed when there is none of that type."""
+        try:
+            doc = await self.whapp.lookup.doc(self.account_id, doc_id)
+        except NotFound as error:
+            raise ModuleFailed(f"no {pvt_type} {doc_id} in account {self.account_id}") from error
+        if doc.get("pvt_type") != pvt_type:
+            raise ModuleFailed(f"{doc_id} is a {doc.get('pvt_type')} document, not a {pvt_type}")
+        return doc
 
 
 Handler = Callable[[FlowContext, Mapping[str, Any]], Awaitable[Outcome]]

@@ -189,9 +189,3 @@ class Lookup:
         except NotFound:
             return None  # deleted between the view and the read: as if it had not matched
         return Match(doc, captured, groups or {})
-
-    async def callflow_by_id(self, account_id: str, callflow_id: str) -> Mapping[str, Any]:
-        doc = await self.doc(account_id, callflow_id)
-        if doc.get("pvt_type") != "callflow":
-            raise NotFound(f"{callflow_id} is a {doc.get('pvt_type')}, not a callflow")
-        return doc

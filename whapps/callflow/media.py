@@ -11,8 +11,7 @@ them without a media server; Kazoo's ``/system_media/...`` ids need one, which w
 
 from __future__ import annotations
 
-from whapps.callflow.flow import FlowContext, ModuleFailed
-from whistle_common.store import NotFound
+from whapps.callflow.flow import FlowContext
 
 STREAMS = ("tone_stream://", "silence_stream://", "local_stream://", "http://", "https://")
 _SOUND_SUFFIXES = (".wav", ".mp3", ".ogg", ".flac")
@@ -37,10 +36,5 @@ async def media_path(ctx: FlowContext, media: str) -> str:
     """What to play for ``media``: itself when a path, else ``/<account>/<id>`` of an existing media doc."""
     if is_path(media):
         return media
-    try:
-        doc = await ctx.whapp.lookup.doc(ctx.account_id, media)
-    except NotFound as error:
-        raise ModuleFailed(f"no media {media!r} in account {ctx.account_id}") from error
-    if doc.get("pvt_type") != "media":
-        raise ModuleFailed(f"{media!r} is a {doc.get('pvt_type')} document, not media")
+    await ctx.document(media, "media")
     return f"/{ctx.account_id}/{media}"

@@ -10,22 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from whapps.callflow.flow import FlowContext, ModuleFailed, Outcome, module
+from whapps.callflow.flow import FlowContext, Outcome, module
 from whapps.callflow.media import media_path
 from whapps.callflow.modules.voicemail import HANDOFF_TIMEOUT, hand_off
-from whistle_common.store import NotFound
 
 
 @module("conference")
 async def conference(ctx: FlowContext, data: Mapping[str, Any]) -> Outcome:
     fields: dict[str, Any] = {}
     if conference_id := data.get("id"):
-        try:
-            doc = await ctx.whapp.lookup.doc(ctx.account_id, str(conference_id))
-        except NotFound as error:
-            raise ModuleFailed(f"no conference {conference_id} in account {ctx.account_id}") from error
-        if doc.get("pvt_type") != "conference":
-            raise ModuleFailed(f"{conference_id} is a {doc.get('pvt_type')} document, not a conference")
+        await ctx.document(str(conference_id), "conference")
         fields["Conference-ID"] = str(conference_id)
     if "moderator" in data:
         fields["Moderator"] = bool(data["moderator"])

@@ -19,10 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from whapps.callflow import media
-from whapps.callflow.flow import Branch, FlowContext, ModuleFailed, Next, Outcome, module
+from whapps.callflow.flow import Branch, FlowContext, Next, Outcome, module
 from whapps.callflow.lookup import NO_MATCH
 from whapps.callflow.media import media_path
-from whistle_common.store import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +32,7 @@ SPECIAL_CHILDREN = frozenset({"_", "timeout", "max_retries"})
 
 
 async def _menu(ctx: FlowContext, menu_id: str) -> Mapping[str, Any]:
-    try:
-        doc = await ctx.whapp.lookup.doc(ctx.account_id, menu_id)
-    except NotFound as error:
-        raise ModuleFailed(f"no menu {menu_id} in account {ctx.account_id}") from error
-    if doc.get("pvt_type") != "menu":
-        raise ModuleFailed(f"{menu_id} is a {doc.get('pvt_type')} document, not a menu")
-    return doc
+    return await ctx.document(menu_id, "menu")
 
 
 async def _prompt(ctx: FlowContext, media: Mapping[str, Any], key: str, default: str) -> str:

@@ -16,7 +16,6 @@ from typing import Any
 
 from whapps.callflow.flow import HANDED_OFF, NEXT, FlowContext, ModuleFailed, Outcome, module
 from whistle_common.bus import RequestTimeout
-from whistle_common.store import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +58,7 @@ async def voicemail(ctx: FlowContext, data: Mapping[str, Any]) -> Outcome:
     action = ACTIONS[data.get("action", "compose")]
     fields: dict[str, Any] = {"Action": action, "Request": str(ctx.call.request.get("Request") or "")}
     if box_id := data.get("id"):
-        try:
-            box = await ctx.whapp.lookup.doc(ctx.account_id, str(box_id))
-        except NotFound as error:
-            raise ModuleFailed(f"no vmbox {box_id} in account {ctx.account_id}") from error
-        if box.get("pvt_type") != "vmbox":
-            raise ModuleFailed(f"{box_id} is a {box.get('pvt_type')} document, not a vmbox")
+        await ctx.document(str(box_id), "vmbox")
         fields["Vmbox-ID"] = str(box_id)
     for key, header in (
         ("max_message_length", "Max-Message-Length"),
