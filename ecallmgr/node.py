@@ -253,15 +253,21 @@ class FreeswitchNode:
         """Re-read the node's channels and (re)adopt each one."""
         self.synced.clear()
         try:
-            rows = parse_channels(await client.api("show channels as json"))
+            rows: list[dict[str, Any]] | None = parse_channels(await client.api("show channels as json"))
         except Exception:
             log.exception("node %s: could not read its channels", self.name)
-            rows = []
-        self.channels = {str(row["uuid"]) for row in rows}
+            rows = None  # unknown, not none: no call is declared gone on that basis
+        self.channels = {str(row["uuid"]) for row in rows or []}
         self.resyncs += 1
         log.info("node %s: connected, %d channels", self.name, len(self.channels))
         for call_id in list(self.channels):
             await self._adopt(call_id)
+        resync = getattr(self.control_manager, "resync", None)
+        if rows is not None and resync is not None:
+            try:
+                await _maybe_await(resync(self.name, self.channels))
+            except Exception:
+                log.exception("node %s: could not end the calls that went while it was away", self.name)
         self.synced.set()
 
     def _on_disconnected(self, client: EslClient, reason: str) -> None:

@@ -97,6 +97,12 @@ class CallControlManager:
             if control.node_name == node_name:
                 control.node_down()
 
+    async def resync(self, node_name: str, live: set[str]) -> None:
+        """After a reconnect: the node's controlled calls that are no longer among its channels are gone."""
+        for control in list(self._calls.values()):
+            if control.node_name == node_name and control.call_id not in live:
+                await control.gone()
+
     def _forget(self, control: CallControl) -> None:
         if self._calls.get(control.call_id) is control:
             del self._calls[control.call_id]

@@ -338,6 +338,25 @@ class CallControl:
         self._ready.set()
         self._arm_expiry()
 
+    async def gone(self) -> None:
+        """The channel vanished while we could not hear its node (it is not in ``show channels`` after a
+        reconnect): end it as CHANNEL_DESTROY would, and tell whoever drives it, or they would wait on a
+        call that no longer exists. Its real CDR, if any, went with the lost connection."""
+        if self.destroyed:
+            return
+        self._on_destroy()
+        fields = {
+            "Event-Name": "CHANNEL_DESTROY",
+            "Call-ID": self.call_id,
+            "Channel-State": "DOWN",
+            "Hangup-Cause": "NORMAL_UNSPECIFIED",
+            "Disposition": "gone while the node was unreachable",
+        }
+        try:
+            await self.bus.send(self.bus.catalogue.build("call_event", fields, origin=self.origin))
+        except Exception:  # the control still ends; the whapp's own timeouts cover the rest
+            log.exception("%r: could not publish that the channel is gone", self)
+
     def node_down(self) -> None:
         """The node's ESL connection was lost: what runs will not report back; fail it with NODE_DOWN."""
         for waiter in self._waiting.values():
