@@ -133,9 +133,12 @@ class XmlCurlClient:
         self.timeout = timeout or None
         self.events = events or EventFactory()
         self.max_bytes = max_bytes
+        # No pool limit: FreeSWITCH runs each fetch on the channel's own thread, so fetches never queue
+        # behind each other (and httpx's wait queue costs CPU per waiting request under load).
         self._http = httpx.AsyncClient(
-            timeout=None, follow_redirects=True, max_redirects=10, transport=transport, trust_env=False
-        )
+            timeout=None, follow_redirects=True, max_redirects=10, transport=transport, trust_env=False,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+        )  # fmt: skip
         self._http.headers.clear()  # libcurl sends no Accept-Encoding nor Connection header
 
     async def __aenter__(self) -> XmlCurlClient:

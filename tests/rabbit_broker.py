@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from pytest_rabbitmq import factories
 
-# rabbitmqctl must talk to the machine's broker with the machine's settings, not the owned broker's below
-_MACHINE_ENV = dict(os.environ)
+from tests.vhost import private_vhost  # first: it keeps the environment rabbitmqctl needs
 
 # pytest-rabbitmq sets no listen address: without these the broker, its distribution port and epmd
 # would listen on every interface (python-deps.md section 2).
@@ -54,34 +50,6 @@ def broker_answers(url: str) -> bool:
 
 def owned_broker_url(executor: object) -> str:
     return f"amqp://guest:guest@127.0.0.1:{executor.port}/"  # type: ignore[attr-defined]
-
-
-def _rabbitmqctl(*args: str) -> bool:
-    try:
-        done = subprocess.run(
-            ["rabbitmqctl", "-q", *args], capture_output=True, timeout=60, check=False, env=_MACHINE_ENV
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
-@contextmanager
-def private_vhost(url: str) -> Iterator[str]:
-    """``url`` on a virtual host of its own for this test session, so durable pool queues
-    (``callflow.route_req``...) are not shared with daemons or benchmarks running beside the tests;
-    ``url`` itself when rabbitmqctl cannot make one (another machine's broker, no rights)."""
-    vhost = f"whistle-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    if not _rabbitmqctl("add_vhost", vhost):
-        yield url
-        return
-    try:
-        if not _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"):
-            yield url
-            return
-        yield f"{url.rstrip('/')}/{vhost}"
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
 
 
 @pytest.fixture(scope="session")
