@@ -34,6 +34,7 @@ lint: $(STAMP)
 
 bench: install
 	$(BIN)/python benchmarks/bus.py
+	$(BIN)/python benchmarks/ecallmgr_events.py
 	$(BIN)/python benchmarks/setup_latency.py
 
 # The demo: a sample company and scripted calls, all in one process (add --amqp-url/--couch-url with

@@ -116,6 +116,7 @@ class EventPublisher:
         self.max_pending_cdrs = max(1, max_pending_cdrs)
         self.stats = PublisherStats()
         self._cdr_tasks: set[asyncio.Task[None]] = set()
+        self._cdr_slot: asyncio.Future[None] | None = None  # resolved when a CDR in flight ends
         self._closed = False
 
     async def handle(self, node: str, fs: Mapping[str, str]) -> None:
@@ -184,13 +185,21 @@ class EventPublisher:
     async def _cdr(self, node: str, fs: Mapping[str, str]) -> None:
         message = cdr(fs, origin=self.origin)
         self.bus.catalogue.validate(message)  # an invalid CDR is reported now, with this event
+        loop = asyncio.get_running_loop()
         while len(self._cdr_tasks) >= self.max_pending_cdrs:
-            await asyncio.wait(self._cdr_tasks, return_when=asyncio.FIRST_COMPLETED)
-        task = asyncio.get_running_loop().create_task(
-            self._send_cdr(node, message), name=f"cdr-{message['Call-ID']}"
-        )
+            # One future woken by whichever CDR ends first: asyncio.wait on the whole set would add and
+            # remove a callback on each of up to max_pending_cdrs tasks, per CDR.
+            if self._cdr_slot is None or self._cdr_slot.done():
+                self._cdr_slot = loop.create_future()
+            await asyncio.shield(self._cdr_slot)
+        task = loop.create_task(self._send_cdr(node, message), name=f"cdr-{message['Call-ID']}")
         self._cdr_tasks.add(task)
-        task.add_done_callback(self._cdr_tasks.discard)
+        task.add_done_callback(self._cdr_done)
+
+    def _cdr_done(self, task: asyncio.Task[None]) -> None:
+        self._cdr_tasks.discard(task)
+        if self._cdr_slot is not None and not self._cdr_slot.done():
+            self._cdr_slot.set_result(None)
 
     async def _send_cdr(self, node: str, message: dict[str, Any]) -> None:
         """Publish until the broker confirms: a CDR is billing, so an outage delays it, never drops it."""

@@ -18,6 +18,16 @@ A connection therefore never reaches its 100,000-message limit and loses nothing
 connection whose own ``api fsim_burst`` is running: FreeSWITCH holds its events until the command returns,
 so it cannot be waited for; use ``bgapi fsim_burst`` there.
 
+Templates (the producer's fast path): firing every event through the channel code costs about 100 µs
+and rendering it again 35 µs, more than the ESL clients under test spend reading it. So the channel code
+runs the whole lifecycle once per template (``TEMPLATES`` of them: the caller numbers and SIP variables
+of calls 0, 1, ... of the burst), its events captured instead of fired; every call then fires
+:class:`BurstEvent` copies of its template's events that differ in the call's Unique-ID (wherever the
+template's appears), Event-Sequence (from the switch's one counter) and Event-Date-Timestamp (now). Each
+format is rendered once per template event and split around those three values, so the wire form of a
+burst event is one join; its header list is built only if a listener reads it. The header set of every
+event is the channel code's; Application-UUID, the other times and the SIP variables repeat per template.
+
 Python: ``await burst(switch, calls, concurrency)``; ESL: ``api|bgapi fsim_burst <calls> [<concurrency>]``,
 which answers ``+OK <events> events\\n`` once every event has been fired.
 """
@@ -26,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid as uuidlib
 from collections import deque
@@ -35,6 +46,8 @@ from typing import TYPE_CHECKING
 
 from fsim.channels.cdr import set_timestamps
 from fsim.channels.states import CallState, ChannelState, cause_q850
+from fsim.events import Event
+from fsim.hub import EventHub
 
 if TYPE_CHECKING:
     from fsim.channels.channel import Channel
@@ -48,6 +61,12 @@ YIELD_EVERY = 512  # events between two chances for the rest of the loop to run,
 USAGE = "-USAGE: fsim_burst <calls> [<concurrency>]\n"
 EVENTS_PER_CALL = 7
 EVENTS_PER_CALL_WITH_STATES = 16
+TEMPLATES = 16  # distinct template calls (caller numbers, SIP variables) per burst
+# Alphanumeric placeholders: no event format encodes them, so they can be found in any rendering.
+_SEQUENCE_MARK = "fsimburstsequencemark"
+_TIMESTAMP_MARK = "fsimbursttimestampmark"
+_MARKS = {"Event-Sequence": _SEQUENCE_MARK, "Event-Date-Timestamp": _TIMESTAMP_MARK}
+_UUID, _SEQUENCE, _TIMESTAMP = 0, 1, 2
 
 
 @dataclass
@@ -86,10 +105,14 @@ async def burst(
     started = time.perf_counter()
     fired = created = 0
     live: deque[Iterator[None]] = deque()
+    templates: list[list[TemplateEvent]] = []
     try:
         while live or created < calls:
             while len(live) < concurrency and created < calls:
-                live.append(_lifecycle(switch, created, destination, states))
+                if len(templates) < TEMPLATES:
+                    templates.append(_template(switch, len(templates), destination, states))
+                template = templates[created % TEMPLATES]
+                live.append(_templated_call(switch, created, destination, template))
                 created += 1
             call = live.popleft()
             if next(call, StopIteration) is StopIteration:
@@ -124,22 +147,172 @@ def register(switch: Switch) -> None:
     switch.api.register("fsim_burst", fsim_burst)
 
 
+# -- templates: one lifecycle through the channel code, replayed by every call ---------------------------
+
+
+class TemplateEvent:
+    """One event of a template call, and its renderings split around the per-call values."""
+
+    __slots__ = ("_parts", "_uuid", "first", "headers", "name", "subclass")
+
+    def __init__(self, event: Event, call_uuid: str) -> None:
+        self.headers = [(name, _MARKS.get(name, value)) for name, value in event.headers]
+        self.name = event.name
+        self.subclass = event.subclass
+        self._uuid = call_uuid
+        self._parts: dict[str, tuple[bytes, list[bytes], list[int]]] = {}
+        # The first value of each name (Event.get's answer), for listeners that look up a header or two
+        # (fsim's scenario adapter reads Unique-ID of every event) without building the whole list.
+        self.first: dict[str, str] = {}
+        for name, value in reversed(self.headers):
+            self.first[name] = value
+
+    def get(self, name: str, call_uuid: str, sequence: str, timestamp: str) -> str | None:
+        """Event.get of one copy (``None`` when absent)."""
+        value = self.first.get(name)
+        if value is None:
+            return None
+        if value == _SEQUENCE_MARK:
+            return sequence
+        if value == _TIMESTAMP_MARK:
+            return timestamp
+        return value.replace(self._uuid, call_uuid) if self._uuid in value else value
+
+    def headers_for(self, call_uuid: str, sequence: str, timestamp: str) -> list[tuple[str, str]]:
+        """The header list of one copy (what a listener reading ``headers`` gets)."""
+        old = self._uuid
+        values = {_SEQUENCE_MARK: sequence, _TIMESTAMP_MARK: timestamp}
+        return [
+            (name, values.get(value) or (value.replace(old, call_uuid) if old in value else value))
+            for name, value in self.headers
+        ]
+
+    def render(self, fmt: str, values: tuple[bytes, bytes, bytes]) -> bytes:
+        """The ESL message in ``fmt`` with ``values`` (uuid, sequence, timestamp as bytes) put in."""
+        parts = self._parts.get(fmt)
+        if parts is None:
+            parts = self._parts[fmt] = self._split(fmt)
+        content_type, segments, slots = parts
+        out = [segments[0]]
+        for slot, segment in zip(slots, segments[1:], strict=True):
+            out.append(values[slot])
+            out.append(segment)
+        payload = b"".join(out)
+        return b"Content-Length: %d\nContent-Type: %s\n\n%s" % (len(payload), content_type, payload)
+
+    def _split(self, fmt: str) -> tuple[bytes, list[bytes], list[int]]:
+        envelope, _, payload = Event(list(self.headers)).render(fmt).partition(b"\n\n")
+        content_type = envelope.rpartition(b"Content-Type: ")[2]
+        marks = {
+            self._uuid.encode(): _UUID,
+            _SEQUENCE_MARK.encode(): _SEQUENCE,
+            _TIMESTAMP_MARK.encode(): _TIMESTAMP,
+        }
+        pieces = re.split(b"(" + b"|".join(map(re.escape, marks)) + b")", payload)
+        return content_type, pieces[0::2], [marks[mark] for mark in pieces[1::2]]
+
+
+class BurstEvent(Event):
+    """A burst call's copy of a template event: rendered from the template, headers built when read."""
+
+    def __init__(self, template: TemplateEvent, call_uuid: str, sequence: int, timestamp: int) -> None:
+        # Event's dataclass __init__ is not called: ``headers`` is a lazy property here.
+        self._template = template
+        self._values = (call_uuid.encode(), b"%d" % sequence, b"%d" % timestamp)
+        self._headers: list[tuple[str, str]] | None = None
+        self.body = None
+
+    @property  # type: ignore[override]
+    def headers(self) -> list[tuple[str, str]]:
+        if self._headers is None:
+            call_uuid, sequence, timestamp = (value.decode() for value in self._values)
+            self._headers = self._template.headers_for(call_uuid, sequence, timestamp)
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: list[tuple[str, str]]) -> None:
+        self._headers = value
+
+    @property
+    def name(self) -> str:
+        return self._template.name
+
+    @property
+    def subclass(self) -> str | None:
+        return self._template.subclass
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        if self._headers is not None:
+            return super().get(name, default)
+        call_uuid, sequence, timestamp = (value.decode() for value in self._values)
+        value = self._template.get(name, call_uuid, sequence, timestamp)
+        return default if value is None else value
+
+    def render(self, fmt: str) -> bytes:
+        if self._headers is not None:  # the headers were read (and may have been changed): use them
+            return super().render(fmt)
+        return self._template.render(fmt, self._values)
+
+
+def _template(switch: Switch, index: int, destination: str, states: bool) -> list[TemplateEvent]:
+    """The events of call ``index``'s lifecycle through the channel code, captured instead of fired."""
+    captured: list[Event] = []
+    capture = EventHub()
+    capture.subscribe(captured.append)
+    real_hub, switch.hub = switch.hub, capture  # no await until restored: nothing else fires meanwhile
+    try:
+        channel = _new_channel(switch, index, destination)
+        for _ in _lifecycle(channel, states):
+            pass
+    finally:
+        switch.hub = real_hub
+    return [TemplateEvent(event, channel.uuid) for event in captured]
+
+
+def _templated_call(
+    switch: Switch, index: int, destination: str, template: list[TemplateEvent]
+) -> Iterator[None]:
+    """Call ``index``: a registered channel while it lives, its template's events with its own values."""
+    channel = _new_channel(switch, index, destination, variables=False)
+    registry, hub, now_us = switch.channels, switch.hub, switch.clock.now_us
+    # The switch's one Event-Sequence counter (EventFactory.make draws from it too): sequences stay
+    # strictly increasing across burst events and everything else fsim fires meanwhile.
+    sequence = switch.events._sequence
+    registry.add(channel)
+    try:
+        for event in template:
+            hub.fire(BurstEvent(event, channel.uuid, next(sequence), now_us()))
+            yield
+    finally:
+        channel.set_state(ChannelState.CS_DESTROY)
+        registry.remove(channel)
+        channel.hungup_event.set()
+        channel.destroyed_event.set()
+
+
 # -- one synthetic call ------------------------------------------------------------------------------
 
 
-def _lifecycle(switch: Switch, index: int, destination: str, states: bool) -> Iterator[None]:
-    """Build call ``index`` and fire its events, yielding after each one."""
+def _new_channel(switch: Switch, index: int, destination: str, *, variables: bool = True) -> Channel:
+    """Call ``index``'s inbound SIP channel, built but not registered. Its SIP variables go in through
+    ``set_var`` for a template, and in one dict update for a templated call (about 60 calls fewer; the
+    names are new, so the order is the same)."""
     number = str(1000 + index % 9000)
-    call_uuid = str(uuidlib.uuid4())
+    sip = sip_variables(switch, index, number, destination)
     channel = switch.new_inbound_channel(
         destination,
         caller_id_name=f"Burst {index}",
         caller_id_number=number,
-        variables=sip_variables(switch, index, number, destination),
-        uuid=call_uuid,
+        variables=sip if variables else (),
+        uuid=str(uuidlib.uuid4()),
     )
-    registry = switch.channels
-    registry.add(channel)
+    if not variables:
+        channel.variables.update(sip)
+    return channel
+
+
+def _lifecycle(channel: Channel, states: bool) -> Iterator[None]:
+    """Fire the events of ``channel``'s lifecycle through the channel code, yielding after each one."""
     try:
         yield from _running(channel, ChannelState.CS_INIT, states)
         channel.set_state(ChannelState.CS_ROUTING)
@@ -155,7 +328,7 @@ def _lifecycle(switch: Switch, index: int, destination: str, states: bool) -> It
             yield
         yield from _finish(channel, states)
     finally:
-        registry.remove(channel)
+        channel.switch.channels.remove(channel)
 
 
 def _running(channel: Channel, state: ChannelState, states: bool) -> Iterator[None]:

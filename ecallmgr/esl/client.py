@@ -215,8 +215,13 @@ class EslClient:
                     if parser.buffered:
                         reason = f"connection closed in the middle of a frame ({parser.buffered} bytes)"
                     break
+                on_event = self.on_event
                 for frame in parser.feed(data):
-                    await self._dispatch(frame)
+                    event = frame.event
+                    if on_event is not None and event is not None and event.name != "BACKGROUND_JOB":
+                        await self._event(on_event, event)  # the hot path: _dispatch without its checks
+                    else:
+                        await self._dispatch(frame)
         except FrameError as error:
             reason = f"malformed frame: {error}"
         except OSError as error:
@@ -231,6 +236,18 @@ class EslClient:
             writer.close()
             self._fail_waiters(EslDisconnected(f"ESL {self.node_name}: {reason}"))
         return reason
+
+    async def _event(self, on_event: EventCallback, event: Event) -> None:
+        """``on_event(event)`` as :meth:`_call` does it (a failure is logged, the reader goes on), with one
+        check fewer for the usual coroutine function."""
+        try:
+            result = on_event(event)
+            if result is not None and inspect.isawaitable(result):
+                await result
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("ESL %s: %s failed", self.node_name, getattr(on_event, "__name__", on_event))
 
     async def _dispatch(self, frame: Frame) -> None:
         event = frame.event

@@ -35,7 +35,9 @@ greenswitch ``ESLEvent`` on the same plain bodies   40 / 95 µs   (and wrong)
 Reading an fsim burst (21,000 events of synthetic SIP calls, fsim in another process), the client's CPU
 was 43-58 µs/event with json and 180-196 µs/event with plain; the wall rate (~4,000-4,400 ev/s) was
 fsim's. Recommendation: subscribe with ``json`` on the hot path (3-8x cheaper: orjson does the work in C,
-and there is no percent-decoding to get wrong).
+and there is no percent-decoding to get wrong). A JSON event frame with FreeSWITCH's usual envelope
+(``Content-Length`` then ``Content-Type: text/event-json``) is matched as bytes and skips the header-block
+parser; orjson then takes most of what is left (10-30 µs for a 5.6 KB burst event on that VM).
 """
 
 from __future__ import annotations
@@ -228,6 +230,11 @@ def parse_xml_event(body: bytes) -> Event:
     return Event("xml", headers, text)
 
 
+# The envelope of (nearly) every event frame on a ``event json`` connection, matched as bytes so the hot
+# path skips the general header-block parser for it.
+_LENGTH_PREFIX = b"Content-Length: "
+_JSON_EVENT_TYPE = b"Content-Type: text/event-json\n\n"
+
 EVENT_PARSERS = {
     "text/event-plain": parse_plain_event,
     "text/event-json": parse_json_event,
@@ -263,6 +270,12 @@ class FrameParser:
                 if self._headers is None:
                     while position < len(buffer) and buffer[position] == 10:  # stray blank lines
                         position += 1
+                    frame, end = self._json_event(buffer, position)
+                    if frame is not None:
+                        frames.append(frame)
+                        position = end
+                        self._scan_from = 0
+                        continue
                     end = buffer.find(b"\n\n", max(position, self._scan_from))
                     if end < 0:
                         if len(buffer) - position > self.max_header_block:
@@ -291,6 +304,28 @@ class FrameParser:
                 del buffer[:position]
                 self._scan_from = max(0, self._scan_from - position)
         return frames
+
+    def _json_event(self, buffer: bytearray, position: int) -> tuple[Frame | None, int]:
+        """A whole ``Content-Length: N`` + ``Content-Type: text/event-json`` frame at ``position``, and
+        where it ends; (None, position) for anything else (the general path parses it, or waits)."""
+        if not buffer.startswith(_LENGTH_PREFIX, position):
+            return None, position
+        start = position + len(_LENGTH_PREFIX)
+        eol = buffer.find(b"\n", start, start + 12)
+        if eol < 0 or not buffer.startswith(_JSON_EVENT_TYPE, eol + 1):
+            return None, position
+        digits = buffer[start:eol]
+        if not (digits.isdigit() and digits.isascii()):
+            return None, position  # the general path reports it
+        length = int(digits)
+        body_start = eol + 1 + len(_JSON_EVENT_TYPE)
+        if length > self.max_body or len(buffer) - body_start < length:
+            return None, position
+        body = bytes(buffer[body_start : body_start + length])
+        headers = Headers()
+        headers["Content-Length"] = digits.decode()
+        headers["Content-Type"] = "text/event-json"
+        return Frame(headers, body, parse_json_event(body)), body_start + length
 
     @staticmethod
     def _frame(headers: Headers, body: bytes) -> Frame:

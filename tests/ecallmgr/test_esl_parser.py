@@ -119,6 +119,21 @@ def test_json_event_values_are_raw_and_the_body_is_separate():
     assert frame.event.body == "+OK\n"
 
 
+def test_a_json_event_parses_the_same_whatever_its_envelope_looks_like():
+    """The usual envelope (Content-Length, then Content-Type) takes a fast path; any other spelling of it
+    takes the general one: same frame, and the same limit on the body."""
+    body = orjson.dumps({"Event-Name": "CHANNEL_ANSWER", "Unique-ID": "u1", "Caller-Caller-ID-Name": "A%20B"})
+    usual = f"Content-Length: {len(body)}\nContent-Type: text/event-json\n\n".encode() + body
+    other = f"Content-Type: text/event-json\nContent-Length: {len(body)}\n\n".encode() + body
+    [fast], [general] = FrameParser().feed(usual), FrameParser().feed(other)
+    assert fast.event == general.event and fast.body == general.body == body
+    assert fast.headers == {"Content-Length": str(len(body)), "Content-Type": "text/event-json"}
+    three = FrameParser().feed(b"\n" + usual + usual + usual)  # with a stray blank line first
+    assert [frame.event for frame in three] == [fast.event] * 3
+    with pytest.raises(FrameError, match="limit"):
+        FrameParser(max_body=len(body) - 1).feed(usual)
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -3,20 +3,34 @@
 After a broker restart aio-pika re-opens the channels and re-declares the exchanges, queues, bindings
 and consumers it was asked for. Publishing with ``confirm`` waits for the broker's ack and, if the
 connection is down, retries until ``publish_timeout`` before raising PublishFailed.
+
+Publishing (the call-event and CDR hot path, DESIGN 6) skips aio-pika's and aiormq's per-message
+machinery: each publish is encoded here into its AMQP frames (basic.publish, content header, body) and
+appended, in call order, to the :class:`_FrameBatch` of its channel (one for unconfirmed publishes, one
+for confirmed ones); a flusher task hands the whole batch to aiormq's connection writer as ONE frame
+(one socket write for many messages: a write costs more than encoding a message) and waits for the
+socket to drain before it sends the next, so what is published meanwhile piles up into the next batch.
+Order is kept (one batch per channel, one writer queue). Confirmed publishes take their delivery tag and
+register their confirmation future in aiormq's channel (which resolves it from the broker's ack, nack or
+return) in the same step that appends their frames, so tags and wire order agree; nothing else publishes
+on that channel. A publisher that outruns the socket waits once a batch holds ``MAX_BATCH_BYTES``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import struct
+import uuid as uuidlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
 import aiormq
+import pamqp.commands
+import pamqp.header
 from aio_pika.abc import (
-    AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustChannel,
@@ -47,7 +61,7 @@ _CONNECTION_ERRORS = (
 _CHANNEL_ERRORS = (aiormq.exceptions.AMQPChannelError,)
 
 
-DRAIN_EVERY = 32  # unconfirmed publishes between two waits for the socket to drain
+MAX_BATCH_BYTES = 1 << 20  # message bytes waiting in a batch before an unconfirmed publisher waits
 CONSUMERS_PER_CHANNEL = 500  # well under RabbitMQ's channel_max (2047) even with one consumer per call
 
 
@@ -57,6 +71,168 @@ class _ConsumerChannel:
 
     channel: AbstractRobustChannel
     consumers: int = 0
+
+
+# -- AMQP 0-9-1 frames of one basic.publish, encoded without pamqp's per-field Python work ---------------
+
+_FRAME_HEADER = struct.Struct(">BHI")  # frame type, channel, payload size
+_CONTENT_HEADER = struct.Struct(">HHQ")  # class id, weight, body size
+_FRAME_END = b"\xce"
+_METHOD, _HEADER, _BODY = 1, 2, 3
+_BASIC_CLASS = 60
+_PUBLISH = b"\x00\x3c\x00\x28\x00\x00"  # class basic (60), method publish (40), reserved-1 (0)
+_NO_FLAGS = b"\x00"  # mandatory and immediate off
+_MANDATORY = b"\x01"  # mandatory on (only a confirming channel can report the return)
+
+_properties_cache: dict[tuple[str, int], bytes] = {}
+
+
+def encode_properties(
+    content_type: str,
+    delivery_mode: int,
+    headers: Mapping[str, Any] | None = None,
+    message_id: str | None = None,
+) -> bytes:
+    """The property flags and list of a content header, encoded by pamqp (cached: the hot path publishes
+    with the same few content types, no headers and no message id)."""
+    key = (content_type, delivery_mode)
+    plain = not headers and message_id is None
+    if plain and (cached := _properties_cache.get(key)) is not None:
+        return cached
+    properties = pamqp.commands.Basic.Properties(
+        content_type=content_type,
+        headers=dict(headers) if headers else None,
+        delivery_mode=delivery_mode,
+        message_id=message_id,
+    )
+    # ContentHeader.marshal() is class id (2), weight (2), body size (8), then flags and properties.
+    encoded = pamqp.header.ContentHeader(0, 0, properties).marshal()[12:]
+    if plain:
+        _properties_cache[key] = encoded
+    return encoded
+
+
+def encode_publish(
+    channel: int,
+    max_body: int,
+    exchange: str,
+    routing_key: str,
+    body: bytes,
+    properties: bytes,
+    *,
+    mandatory: bool = False,
+) -> list[bytes]:
+    """The frames of one basic.publish on ``channel`` as byte strings to concatenate: the method, the
+    content header (``properties`` from :func:`encode_properties`) and the body split into frames of at
+    most ``max_body`` bytes (frame_max less the 8 bytes of framing), as aiormq sends them."""
+    exchange_name, key = exchange.encode(), routing_key.encode()
+    if len(exchange_name) > 255 or len(key) > 255:
+        raise PublishFailed(f"exchange or routing key longer than 255 bytes: {exchange!r} {routing_key!r}")
+    method = b"".join((_PUBLISH, bytes((len(exchange_name),)), exchange_name, bytes((len(key),)), key))
+    method += _MANDATORY if mandatory else _NO_FLAGS
+    header = _CONTENT_HEADER.pack(_BASIC_CLASS, 0, len(body)) + properties
+    frames = [
+        _FRAME_HEADER.pack(_METHOD, channel, len(method)), method, _FRAME_END,
+        _FRAME_HEADER.pack(_HEADER, channel, len(header)), header, _FRAME_END,
+    ]  # fmt: skip
+    if len(body) <= max_body:
+        if body:
+            frames += (_FRAME_HEADER.pack(_BODY, channel, len(body)), body, _FRAME_END)
+        return frames
+    for start in range(0, len(body), max_body):
+        chunk = body[start : start + max_body]
+        frames += (_FRAME_HEADER.pack(_BODY, channel, len(chunk)), chunk, _FRAME_END)
+    return frames
+
+
+class _FrameBatch:
+    """Encoded publishes for one aiormq channel, handed to its connection's writer as one frame batch
+    by a flusher task that runs while there is something to write."""
+
+    def __init__(self, name: str, timeout: float) -> None:
+        self.name = name
+        self.timeout = timeout  # for one batch to reach the socket
+        self.channel: aiormq.abc.AbstractChannel | None = None
+        self.size = 0  # message bytes waiting
+        self._frames: list[bytes] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._flushed: asyncio.Future[None] | None = None  # resolved after each batch, for waiting publishers
+
+    def bind(self, channel: aiormq.abc.AbstractChannel) -> None:
+        """Encode for ``channel`` from now on. Frames encoded for an earlier channel (before a reconnect)
+        are dropped: their channel number may be another channel's now (their confirmations, if any,
+        were failed by aiormq when that channel closed, and are retried)."""
+        if channel is not self.channel:
+            if self._frames:
+                log.warning("%s: %d bytes of messages lost with their channel", self.name, self.size)
+                self._frames.clear()
+                self.size = 0
+            self.channel = channel
+
+    def add(self, frames: list[bytes], size: int) -> None:
+        self._frames += frames
+        self.size += size
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name=f"amqp-{self.name}")
+
+    async def wait_room(self) -> None:
+        """Return once the batch holds at most MAX_BATCH_BYTES (backpressure for unconfirmed publishers)."""
+        while self.size > MAX_BATCH_BYTES and self._flusher is not None:
+            if self._flushed is None:
+                self._flushed = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._flushed)  # shared by every waiting publisher
+
+    async def close(self) -> None:
+        """Let what was published go out (within ``timeout``) before the connection closes."""
+        flusher = self._flusher
+        if flusher is None:
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                await asyncio.shield(flusher)
+        except Exception as exc:  # a broken connection loses those messages anyway
+            log.warning("%s: messages not written before close: %r", self.name, exc)
+            flusher.cancel()
+
+    async def _flush(self) -> None:
+        try:
+            while self._frames:
+                channel = self.channel
+                payload = b"".join(self._frames)
+                self._frames.clear()
+                self.size = 0
+                if channel is None or channel.is_closed:
+                    log.warning("%s: %d bytes of messages lost with their channel", self.name, len(payload))
+                    continue
+                # A future of the channel: aiormq rejects it when the channel or connection closes, so
+                # this never waits for a socket that is gone; the timeout covers a writer that is stuck.
+                drained = channel.create_future()
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        await channel.write_queue.put(
+                            aiormq.abc.ChannelFrame(payload=payload, should_close=False, drain_future=drained)
+                        )
+                        await drained
+                except (*_CONNECTION_ERRORS, *_CHANNEL_ERRORS, asyncio.CancelledError) as exc:
+                    if isinstance(exc, asyncio.CancelledError) and _cancelled():
+                        raise
+                    log.warning("%s: %d bytes of messages not written: %r", self.name, len(payload), exc)
+                self._wake_publishers()
+        finally:
+            self._flusher = None
+            self._wake_publishers()
+
+    def _wake_publishers(self) -> None:
+        flushed, self._flushed = self._flushed, None
+        if flushed is not None and not flushed.done():
+            flushed.set_result(None)
+
+
+def _cancelled() -> bool:
+    """Whether the running task is being cancelled: a CancelledError that is not this is aiormq failing
+    one of its futures because a channel closed (with CancelledError as the reason)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class _AmqpSubscription:
@@ -91,12 +267,12 @@ class AmqpTransport:
         self._plain: AbstractRobustChannel | None = None  # publishes without confirms
         self._confirming: AbstractRobustChannel | None = None  # publishes with confirms
         self._admin: AbstractRobustChannel | None = None  # declarations
-        self._exchanges: dict[tuple[int, str], AbstractExchange] = {}
         self._exchange_types: dict[str, str] = {}
         self._queues: dict[str, AbstractQueue] = {}
         self._consumer_channels: dict[int, list[_ConsumerChannel]] = {}
         self._channel_lock = asyncio.Lock()
-        self._unconfirmed = 0
+        self._unconfirmed = _FrameBatch(f"{connection_name}-unconfirmed", publish_timeout)
+        self._confirmed = _FrameBatch(f"{connection_name}-confirmed", publish_timeout)
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(
@@ -109,6 +285,8 @@ class AmqpTransport:
         self._admin = await self._connection.channel(publisher_confirms=False)
 
     async def close(self) -> None:
+        await self._unconfirmed.close()  # what was published before close() still goes out
+        await self._confirmed.close()
         if self._connection is not None:
             await self._connection.close()
         self._connection = None
@@ -121,17 +299,6 @@ class AmqpTransport:
     async def declare_exchange(self, name: str, type_: str) -> None:
         await self._channel(self._admin).declare_exchange(name, type_, durable=True)
         self._exchange_types[name] = type_
-
-    async def _exchange(self, channel: AbstractRobustChannel, name: str) -> AbstractExchange:
-        if name == DEFAULT_EXCHANGE:
-            return channel.default_exchange
-        key = (id(channel), name)
-        if key not in self._exchanges:
-            kind = self._exchange_types.get(name)
-            if kind is None:
-                raise PublishFailed(f"exchange {name!r} was not declared by this process")
-            self._exchanges[key] = await channel.declare_exchange(name, kind, durable=True)
-        return self._exchanges[key]
 
     async def declare_queue(self, spec: QueueSpec) -> None:
         self._queues[spec.name] = await self._channel(self._admin).declare_queue(
@@ -170,15 +337,9 @@ class AmqpTransport:
         if not confirm and not mandatory:  # only a confirming channel can tell us a message was returned
             await self._publish_unconfirmed(exchange, routing_key, body, content_type, headers, persistent)
             return
-        message = aio_pika.Message(
-            body,
-            content_type=content_type,
-            headers=dict(headers) if headers else None,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT
-            if persistent
-            else aio_pika.DeliveryMode.NOT_PERSISTENT,
+        await self._publish_confirmed(
+            exchange, routing_key, body, content_type, headers, 2 if persistent else 1, mandatory
         )
-        await self._publish_confirmed(exchange, routing_key, message, mandatory)
 
     async def _publish_unconfirmed(
         self,
@@ -189,53 +350,67 @@ class AmqpTransport:
         headers: Mapping[str, Any] | None,
         persistent: bool,
     ) -> None:
-        """The event hot path, straight onto aiormq's channel (DESIGN 6): no confirm, nothing to retry.
-
-        aio-pika would hold the publish until it has reconnected; without confirms nobody would retry
-        it, so while the broker is unreachable this raises PublishFailed at once.
-        """
-        if self._connection is None or not self._connection.connected.is_set():
+        """Encode the message into the unconfirmed buffer (see the module docstring); no confirm, nothing
+        to retry. aio-pika would hold the publish until it has reconnected; without confirms nobody would
+        retry it, so while the broker is unreachable this raises PublishFailed at once."""
+        connection = self._connection
+        if connection is None or not connection.connected.is_set():
             raise PublishFailed(
                 f"publish to {exchange!r} {routing_key!r} failed: not connected to the broker"
             )
-        properties = aiormq.spec.Basic.Properties(
-            content_type=content_type,
-            headers=dict(headers) if headers else None,
-            delivery_mode=2 if persistent else 1,
+        batch = self._unconfirmed
+        channel = batch.channel
+        if channel is None or channel.is_closed:
+            try:
+                channel = await self._channel(self._plain).get_underlay_channel()
+            except (*_CONNECTION_ERRORS, *_CHANNEL_ERRORS) as exc:
+                raise PublishFailed(f"publish to {exchange!r} {routing_key!r} failed: {exc!r}") from exc
+            if channel.is_closed:
+                raise PublishFailed(f"publish to {exchange!r} {routing_key!r} failed: channel closed")
+            batch.bind(channel)
+        properties = encode_properties(content_type, 2 if persistent else 1, headers)
+        batch.add(
+            encode_publish(channel.number, channel.max_content_size, exchange, routing_key, body, properties),
+            len(body),
         )
-        try:
-            channel = await self._channel(self._plain).get_underlay_channel()
-            # Waiting for the socket drain on every message costs an event-loop round trip each; waiting
-            # on one in DRAIN_EVERY still holds back a publisher that outruns the broker.
-            self._unconfirmed += 1
-            await channel.basic_publish(
-                body,
-                exchange=exchange,
-                routing_key=routing_key,
-                properties=properties,
-                wait=self._unconfirmed % DRAIN_EVERY == 0,
-            )
-        except (*_CONNECTION_ERRORS, *_CHANNEL_ERRORS) as exc:
-            raise PublishFailed(f"publish to {exchange!r} {routing_key!r} failed: {exc!r}") from exc
+        if batch.size > MAX_BATCH_BYTES:
+            await batch.wait_room()
 
     async def _publish_confirmed(
-        self, exchange: str, routing_key: str, message: aio_pika.Message, mandatory: bool
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        content_type: str,
+        headers: Mapping[str, Any] | None,
+        delivery_mode: int,
+        mandatory: bool,
     ) -> None:
         """Retry through a broker outage until the broker confirms, or raise PublishFailed at the deadline."""
+        if exchange != DEFAULT_EXCHANGE and exchange not in self._exchange_types:
+            raise PublishFailed(f"exchange {exchange!r} was not declared by this process")
         deadline = asyncio.get_running_loop().time() + self.publish_timeout
         delay = 0.05
         while True:
             remaining = deadline - asyncio.get_running_loop().time()
             try:
-                target = await self._exchange(self._channel(self._confirming), exchange)
-                # asyncio.timeout, not publish(timeout=...): that one starts a task per message.
-                async with asyncio.timeout(max(remaining, 0.01)):
-                    confirmation = await target.publish(message, routing_key, mandatory=mandatory)
+                confirmation = self._enqueue_confirmed(
+                    await self._channel(self._confirming).get_underlay_channel(),
+                    exchange, routing_key, body, content_type, headers, delivery_mode, mandatory,
+                )  # fmt: skip
+                try:
+                    async with asyncio.timeout(max(remaining, 0.01)):
+                        frame = await confirmation
+                except asyncio.CancelledError as exc:
+                    if _cancelled():
+                        raise
+                    # aiormq failed the confirmation because the channel closed: like a lost connection.
+                    raise aiormq.exceptions.ChannelInvalidStateError("channel closed") from exc
             except _CHANNEL_ERRORS as exc:
                 raise PublishFailed(
                     f"broker closed the channel for {exchange!r} {routing_key!r}: {exc!r}"
                 ) from exc
-            except aio_pika.exceptions.DeliveryError as exc:
+            except aiormq.exceptions.DeliveryError as exc:
                 if exc.frame is not None and isinstance(exc.frame, aiormq.spec.Basic.Return):
                     raise Unroutable(f"no queue bound for {exchange!r} {routing_key!r}") from exc
                 raise PublishFailed(f"broker refused {exchange!r} {routing_key!r}: {exc!r}") from exc
@@ -248,9 +423,51 @@ class AmqpTransport:
                 await asyncio.sleep(delay)  # back-off while aio-pika reconnects
                 delay = min(delay * 2, 1.0)
                 continue
-            if isinstance(confirmation, aiormq.spec.Basic.Nack):
+            if isinstance(frame, aiormq.spec.Basic.Nack):
                 raise PublishFailed(f"broker nacked {exchange!r} {routing_key!r}")
             return
+
+    def _enqueue_confirmed(
+        self,
+        channel: aiormq.abc.AbstractChannel,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        content_type: str,
+        headers: Mapping[str, Any] | None,
+        delivery_mode: int,
+        mandatory: bool,
+    ) -> asyncio.Future[Any]:
+        """Take the next delivery tag of ``channel``, register the confirmation aiormq will resolve, and
+        append the frames to the confirmed batch, all without an await: tags follow the wire order.
+        (What aiormq's basic_publish does under its channel lock, for one message and one write.)"""
+        if channel.is_closed:
+            raise aiormq.exceptions.ChannelInvalidStateError("channel closed")
+        batch = self._confirmed
+        batch.bind(channel)
+        # aiormq finds the confirmation of a returned (mandatory) message by its message id.
+        message_id = uuidlib.uuid4().hex if mandatory else None
+        properties = encode_properties(content_type, delivery_mode, headers, message_id)
+        # Encoded before the tag is taken: a message refused here must not use one up.
+        frames = encode_publish(
+            channel.number,
+            channel.max_content_size,
+            exchange,
+            routing_key,
+            body,
+            properties,
+            mandatory=mandatory,
+        )
+        confirmation = channel.create_future()
+        channel.delivery_tag += 1
+        tag = channel.delivery_tag
+        channel.confirmations[tag] = confirmation
+        if message_id is not None:
+            returns = channel.message_id_delivery_tag
+            returns[message_id] = tag
+            confirmation.add_done_callback(lambda _: returns.pop(message_id, None))
+        batch.add(frames, len(body))
+        return confirmation
 
     async def consume(self, queue: str, handler: RawHandler, *, prefetch: int) -> _AmqpSubscription:
         connection = self._connection
