@@ -344,12 +344,17 @@ class Call:
 
 
 class CallEvents:
-    """The process's queue for the events of the calls it drives; routes each event to its Call."""
+    """The process's queue for the events of the calls it drives; routes each event to its Call.
+
+    :meth:`watch` binds a call's events ahead of time (while routing, before the call is won), so the
+    binding is off the path from route_win to the first command; :meth:`adopt` waits for it if needed.
+    """
 
     def __init__(self, bus: Bus, *, queue: str | None = None) -> None:
         self.bus = bus
         self.queue = queue or f"{bus.server_id}.calls"
         self._calls: dict[str, Call] = {}
+        self._bindings: dict[str, asyncio.Task[None]] = {}  # Call-ID -> its binding, made or being made
 
     async def start(self) -> None:
         spec = QueueSpec(self.queue, durable=False, exclusive=True, auto_delete=True)
@@ -357,11 +362,34 @@ class CallEvents:
 
     async def stop(self) -> None:
         await self._subscription.cancel()
+        for task in self._bindings.values():
+            task.cancel()
+        await asyncio.gather(*self._bindings.values(), return_exceptions=True)
+        self._bindings.clear()
         self._calls.clear()
 
     @property
     def calls(self) -> Mapping[str, Call]:
         return self._calls
+
+    def watch(self, call_id: str) -> None:
+        """Start binding ``call_id``'s events now (idempotent); :meth:`unwatch` if it is never adopted."""
+        if call_id not in self._bindings:
+            bind = self.bus.transport.bind(self.queue, "callevt", self._key(call_id))
+            self._bindings[call_id] = asyncio.ensure_future(bind)
+
+    async def unwatch(self, call_id: str) -> None:
+        """Drop the binding of a call that was watched but is not driven here."""
+        if call_id in self._calls:
+            return
+        task = self._bindings.pop(call_id, None)
+        if task is None:
+            return
+        try:
+            await task
+            await self.bus.transport.unbind(self.queue, "callevt", self._key(call_id))
+        except Exception as error:  # the binding goes with our exclusive queue anyway
+            log.warning("could not unbind the call's events: %r", error, extra={"call_id": call_id})
 
     async def adopt(
         self, route_win: Mapping[str, Any], *, account_id: str | None = None,
@@ -377,16 +405,19 @@ class CallEvents:
             on_forget=self._forget,
         )
         self._calls[call.call_id] = call
-        await self.bus.transport.bind(self.queue, "callevt", self._key(call.call_id))
+        self.watch(call.call_id)
+        try:
+            await self._bindings[call.call_id]
+        except BaseException:
+            self._calls.pop(call.call_id, None)
+            self._bindings.pop(call.call_id, None)
+            raise
         return call
 
     async def _forget(self, call: Call) -> None:
         if self._calls.pop(call.call_id, None) is None:
             return
-        try:
-            await self.bus.transport.unbind(self.queue, "callevt", self._key(call.call_id))
-        except Exception as error:  # the binding goes with our exclusive queue anyway
-            log.warning("could not unbind the call's events: %r", error, extra={"call_id": call.call_id})
+        await self.unwatch(call.call_id)
 
     @staticmethod
     def _key(call_id: str) -> str:

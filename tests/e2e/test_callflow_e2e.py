@@ -135,7 +135,8 @@ async def test_the_attendant_routes_callers_across_processes(
         assert observer.events(silent, "CHANNEL_DESTROY")
 
         # every call ends with one CDR, and both callflow instances won calls
-        await observer.inbox.wait_for(lambda m: m["_key"] == f"cdr.{silent}", timeout=30)
+        for call in (sales, support, operator, silent):
+            await observer.inbox.wait_for(lambda m, call=call: m["_key"] == f"cdr.{call}", timeout=30)
         winners = {observer.cdr(call)["Custom-Channel-Vars"].get("Route-Win-Server-ID")
                    for call in (sales, support, operator, silent)}  # fmt: skip
         assert len(winners) == 2, winners

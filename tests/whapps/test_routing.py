@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.whapps.scripted import CallflowHarness, ScriptedSwitch
+from whapps.callflow import service
 
 BUSY = {"module": "hangup", "data": {"hangup_cause": "USER_BUSY"}}
 
@@ -82,3 +85,29 @@ async def test_a_route_win_for_a_call_we_did_not_route_is_ignored() -> None:
         async with asyncio.timeout(5):
             await other.ended.wait()
         assert switch.commands == [] and other.applications() == ["hangup"]
+
+
+async def test_a_call_routed_but_never_won_stops_being_watched(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service, "ROUTE_WIN_WAIT", 0.05)
+    async with CallflowHarness() as h:
+        await h.account(realm="lost.test")
+        await h.save({"pvt_type": "callflow", "numbers": ["2000"], "flow": BUSY})
+        events = h.whapp.events
+        unwatched = asyncio.Event()
+        original = events.unwatch
+
+        async def unwatch(call_id: str) -> None:
+            await original(call_id)
+            unwatched.set()
+
+        monkeypatch.setattr(events, "unwatch", unwatch)
+        key = "call.CHANNEL_ANSWER.never-won"
+
+        def watching() -> bool:
+            return events.queue in {q.spec.name for q in h.bus.transport.broker.route("callevt", key)}
+
+        assert await ask(h, route_req(h, "never-won", "2000", "lost.test"))
+        assert watching()  # bound from the route_req on, before any route_win
+        async with asyncio.timeout(5):
+            await unwatched.wait()
+        assert not watching()  # nobody won it here: no longer bound

@@ -73,11 +73,17 @@ class Callflow(Whapp):
             log.info("account %s has no callflow for %s", account_id, number, extra=where)
             return
         self._routed[call_id] = Routed(account_id, match, request)
-        asyncio.get_running_loop().call_later(ROUTE_WIN_WAIT, self._routed.pop, call_id, None)
+        self.events.watch(call_id)  # bound while the call parks, not after it is won
+        asyncio.get_running_loop().call_later(ROUTE_WIN_WAIT, self._not_won, call_id)
         channel_vars = {"Account-ID": account_id, "Callflow-ID": str(match.callflow.get("_id"))}
         await self.bus.reply(
             request, self.bus.build("route_resp", {"Method": "park", "Custom-Channel-Vars": channel_vars})
         )
+
+    def _not_won(self, call_id: str) -> None:
+        """No route_win came in time (another whapp won, or the call ended): forget what we found."""
+        if self._routed.pop(call_id, None) is not None:
+            self.spawn(self.events.unwatch(call_id), name=f"unwatch:{call_id}")
 
     async def account_of(self, request: Mapping[str, Any]) -> str | None:
         """The call's account: its Account-ID channel variable, else the account of the Request's realm."""
