@@ -165,6 +165,7 @@ class FreeswitchNode:
         self.resyncs = 0  # channel lists read (one per successful (re)connection)
         self.synced = asyncio.Event()  # set once the channels of the current connection are read
         self._starter: asyncio.Task[None] | None = None
+        self._parks: set[asyncio.Task[None]] = set()  # route wins being sent, off the event reader
         self._closed = False
 
     def __repr__(self) -> str:
@@ -212,6 +213,9 @@ class FreeswitchNode:
         if self._starter is not None and not self._starter.done():
             self._starter.cancel()
             await asyncio.gather(self._starter, return_exceptions=True)
+        for task in list(self._parks):
+            task.cancel()
+        await asyncio.gather(*self._parks, return_exceptions=True)
         await self.client.close()
         self.synced.clear()
 
@@ -308,7 +312,11 @@ class FreeswitchNode:
         elif name == "BACKGROUND_JOB":
             return
         elif name == "CHANNEL_PARK":
-            await self._on_park(fs)
+            # Adopting (declaring and consuming ctl.<Call-ID>) takes broker round trips: done inline it
+            # would hold up every other event of the node, and the replies of its commands, meanwhile.
+            task = asyncio.get_running_loop().create_task(self._on_park(fs), name=f"park-{self.name}")
+            self._parks.add(task)
+            task.add_done_callback(self._parks.discard)
         if self.control_manager is not None:
             try:
                 handled = self.control_manager.on_event(self.name, fs)
@@ -338,6 +346,11 @@ class FreeswitchNode:
             if winner is None or not winner.server_id:
                 return
             if not await self._adopt(call_id):
+                return
+            if call_id not in self.channels:  # it hung up while we adopted it: nobody is to drive it
+                ended = getattr(self.control_manager, "ended", None)
+                if ended is not None:
+                    ended(call_id)
                 return
             await send_route_win(
                 self.bus,

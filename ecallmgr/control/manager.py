@@ -97,6 +97,12 @@ class CallControlManager:
             if control.node_name == node_name:
                 control.node_down()
 
+    def ended(self, call_id: str) -> None:
+        """The call's CHANNEL_DESTROY went by before its control existed: end the control as it would."""
+        control = self._calls.get(call_id)
+        if control is not None:
+            control.on_event({"Event-Name": "CHANNEL_DESTROY", "Unique-ID": call_id})
+
     async def resync(self, node_name: str, live: set[str]) -> None:
         """After a reconnect: the node's controlled calls that are no longer among its channels are gone."""
         for control in list(self._calls.values()):
