@@ -142,6 +142,7 @@ class CallControl:
         self.channel_call_state: str | None = None
         self.other_leg: str | None = None
         self.stopped = asyncio.Event()
+        self.retired = asyncio.Event()  # set once, the channel gone, its control queue is deleted
         self._queue: deque[_Item] = deque()
         self._beside: set[_Item] = set()  # Insert-At now without an FS application: running beside the queue
         self._current: _Item | None = None
@@ -376,7 +377,18 @@ class CallControl:
         if self._queue or self._current is not None or self._beside:
             self._arm_expiry()
             return
-        self._spawn(self.close())
+        self._spawn(self._retire())
+
+    async def _retire(self) -> None:
+        """The channel is gone and its last commands answered: stop, and delete ``ctl.<Call-ID>`` now
+        rather than leave it to x-expires (at hundreds of calls a second, idle queues pile up on the
+        broker by the hundred thousand); x-expires still cleans up after an ecallmgr that died."""
+        await self.close()
+        try:
+            await self.bus.transport.delete_queue(self.queue_name)
+        except Exception as error:  # x-expires deletes it later anyway
+            log.warning("%r: could not delete %s: %r", self, self.queue_name, error)
+        self.retired.set()
 
     # -- execution ----------------------------------------------------------------------------------------
 
