@@ -335,6 +335,16 @@ class FreeswitchNode:
                 return
         await self.publisher.handle(self.name, fs)
 
+    async def _send_route_win(self, winner: RouteWinner, call_id: str, fs: Mapping[str, str]) -> None:
+        await send_route_win(
+            self.bus,
+            winner,
+            call_id,
+            self.control_queue_name(call_id),
+            switch_hostname=fs.get("FreeSWITCH-Hostname"),
+        )
+        log.info("node %s: call %s parked; route_win to %s", self.name, call_id, winner.server_id)
+
     async def _on_park(self, fs: Mapping[str, str]) -> None:
         call_id = fs.get("Unique-ID")
         if not call_id:
@@ -345,6 +355,11 @@ class FreeswitchNode:
                 winner = RouteWinner.from_variables(fs)
             if winner is None or not winner.server_id:
                 return
+            # Declared while routing: the winner may send commands at once; they wait in the queue
+            # while we start consuming it. Otherwise (a winner read from the channel) adopt first.
+            early = winner.queue_ready is not None and await _succeeded(winner.queue_ready)
+            if early:
+                await self._send_route_win(winner, call_id, fs)
             if not await self._adopt(call_id):
                 return
             if call_id not in self.channels:  # it hung up while we adopted it: nobody is to drive it
@@ -352,18 +367,23 @@ class FreeswitchNode:
                 if ended is not None:
                     ended(call_id)
                 return
-            await send_route_win(
-                self.bus,
-                winner,
-                call_id,
-                self.control_queue_name(call_id),
-                switch_hostname=fs.get("FreeSWITCH-Hostname"),
-            )
-            log.info("node %s: call %s parked; route_win to %s", self.name, call_id, winner.server_id)
+            if not early:
+                await self._send_route_win(winner, call_id, fs)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("node %s: route_win for %s failed", self.name, call_id, extra={"call_id": call_id})
+
+
+async def _succeeded(future: asyncio.Future[None]) -> bool:
+    """Whether ``future`` ends well (its failure was logged where it was started)."""
+    try:
+        await future
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        return False
+    return True
 
 
 class NodeSet:

@@ -166,6 +166,8 @@ class Ecallmgr:
                 factory = default_control_factory()
             if factory is not None:
                 self.control_manager = factory(self.bus, self.bus.origin, self.nodes.get)
+                if hasattr(self.control_manager, "declare_queue"):
+                    self.fetch.dialplan.control_queues = self.control_manager  # type: ignore[assignment]
             self.originate = OriginateService(self.bus, self.nodes, self.control_manager)
             await self.originate.start()
             for spec in self.settings.nodes:

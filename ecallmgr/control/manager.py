@@ -24,6 +24,7 @@ from ecallmgr.control.queue import (
     CallControl,
     NodeLookup,
     control_queue_name,
+    declare_control_queue,
 )
 from whistle_common.api.catalogue import Origin
 from whistle_common.bus.bus import Bus
@@ -96,6 +97,15 @@ class CallControlManager:
         for control in list(self._calls.values()):
             if control.node_name == node_name:
                 control.node_down()
+
+    async def declare_queue(self, call_id: str) -> None:
+        """Declare ``ctl.<Call-ID>`` ahead of adopting the call (while it is being routed)."""
+        await declare_control_queue(self.bus, call_id, self.expires_ms)
+
+    async def delete_queue(self, call_id: str) -> None:
+        """Delete the control queue of a call that was routed elsewhere (never adopted here)."""
+        if call_id not in self._calls:
+            await self.bus.transport.delete_queue(control_queue_name(call_id))
 
     def ended(self, call_id: str) -> None:
         """The call's CHANNEL_DESTROY went by before its control existed: end the control as it would."""

@@ -91,6 +91,18 @@ def _is_up(node: Any) -> bool:
     return connected is None or connected.is_set()
 
 
+def control_queue_spec(call_id: str, expires_ms: int = DEFAULT_EXPIRES_MS) -> QueueSpec:
+    """``ctl.<Call-ID>``: durable (commands survive a broker restart), gone x-expires after its last use."""
+    return QueueSpec(control_queue_name(call_id), durable=True, arguments={"x-expires": expires_ms})
+
+
+async def declare_control_queue(bus: Bus, call_id: str, expires_ms: int = DEFAULT_EXPIRES_MS) -> None:
+    """Declare and bind the call's control queue, so commands sent to it wait there until consumed."""
+    spec = control_queue_spec(call_id, expires_ms)
+    await bus.transport.declare_queue(spec)
+    await bus.transport.bind(spec.name, CONTROL_EXCHANGE, spec.name)
+
+
 def control_queue_name(call_id: str) -> str:
     return f"ctl.{call_id}"
 
@@ -172,9 +184,8 @@ class CallControl:
                 self._worker = asyncio.get_running_loop().create_task(
                     self._work(), name=f"call-control-{self.call_id}"
                 )
-            spec = QueueSpec(self.queue_name, durable=True, arguments={"x-expires": self.expires_ms})
             self._subscription = await self.bus.consume(
-                spec,
+                control_queue_spec(self.call_id, self.expires_ms),
                 self._on_delivery,
                 bindings=[(CONTROL_EXCHANGE, self.queue_name)],
                 prefetch=self.prefetch,

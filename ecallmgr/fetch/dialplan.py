@@ -13,10 +13,11 @@ Choice rules (the whole of it):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from ecallmgr.fetch import xml
 from ecallmgr.fetch.route_win import (
@@ -251,13 +252,39 @@ class DialplanFetch:
         self.bus = bus
         self.timeout = timeout
         self.pending = pending if pending is not None else PendingRouteWins()
+        # The call-control part (set by ecallmgr): ctl.<Call-ID> is declared while the call is routed,
+        # so it exists by the time the channel parks and route_win need not wait for it.
+        self.control_queues: ControlQueues | None = None
+
+    def _declaring(self, call_id: str) -> asyncio.Future[None] | None:
+        if self.control_queues is None:
+            return None
+        future = asyncio.ensure_future(self.control_queues.declare_queue(call_id))
+        future.add_done_callback(_log_failure(call_id))
+        return future
+
+    def _undeclare(self, call_id: str, declaring: asyncio.Future[None]) -> None:
+        """The call will not be parked here: its control queue goes (once declared)."""
+        queues = self.control_queues
+        assert queues is not None
+
+        async def delete() -> None:
+            await declaring
+            await queues.delete_queue(call_id)
+
+        task = asyncio.ensure_future(delete())
+        task.add_done_callback(_log_failure(call_id))
 
     async def handle(self, form: Form) -> str:
         """The XML for one dialplan fetch; raises ValueError (no channel) or bus errors to the caller."""
         request = build_route_req(self.bus, form)
         call_id, fetch_id = request["Call-ID"], request["Msg-ID"]
+        declaring = self._declaring(call_id)  # beside the collect: most calls are parked
         replies = await self.bus.collect(request, timeout=self.timeout, until=is_definitive)
         winner = choose(replies)
+        parked = winner is not None and winner.get("Method") == "park" and bool(winner.get("Server-ID"))
+        if declaring is not None and not parked:
+            self._undeclare(call_id, declaring)
         if winner is None:
             log.warning(
                 "no route_resp for %s within %.1fs: answering %s %s",
@@ -274,7 +301,24 @@ class DialplanFetch:
                 len(replies),
                 extra={"call_id": call_id},
             )
-            if winner.get("Method") == "park" and winner.get("Server-ID"):
-                self.pending.add(call_id, RouteWinner.from_reply(winner))
+            if parked:
+                self.pending.add(call_id, RouteWinner.from_reply(winner, declaring))
         context = request.get("Context") or "default"
         return render(winner, call_id=call_id, fetch_id=fetch_id, node=self.bus.origin.node, context=context)
+
+
+class ControlQueues(Protocol):
+    async def declare_queue(self, call_id: str) -> None: ...
+
+    async def delete_queue(self, call_id: str) -> None: ...
+
+
+def _log_failure(call_id: str) -> Callable[[asyncio.Future[None]], None]:
+    """Report a failed early declaration or deletion (the park declares again; x-expires deletes) even if
+    nobody awaits it."""
+
+    def done(future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and (error := future.exception()) is not None:
+            log.warning("the call's control queue: %r", error, extra={"call_id": call_id})
+
+    return done

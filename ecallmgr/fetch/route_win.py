@@ -7,6 +7,7 @@ takes the entry when CHANNEL_PARK arrives and sends :func:`route_win_message` to
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,15 +31,21 @@ class RouteWinner:
     reply: Mapping[str, Any]
     fetch_id: str = ""
     recorded_at: float = field(default_factory=time.monotonic, compare=False)
+    queue_ready: asyncio.Future[None] | None = field(default=None, compare=False)  # ctl.<Call-ID> declared
 
     @property
     def custom_channel_vars(self) -> dict[str, Any]:
         return dict(self.reply.get("Custom-Channel-Vars") or {})
 
     @classmethod
-    def from_reply(cls, reply: Mapping[str, Any]) -> RouteWinner:
+    def from_reply(
+        cls, reply: Mapping[str, Any], queue_ready: asyncio.Future[None] | None = None
+    ) -> RouteWinner:
         return cls(
-            server_id=str(reply.get("Server-ID") or ""), reply=reply, fetch_id=str(reply.get("Msg-ID"))
+            server_id=str(reply.get("Server-ID") or ""),
+            reply=reply,
+            fetch_id=str(reply.get("Msg-ID")),
+            queue_ready=queue_ready,
         )
 
     @classmethod

@@ -318,3 +318,39 @@ def test_the_winner_can_be_read_back_from_channel_variables() -> None:
     )
     assert winner is not None and (winner.server_id, winner.fetch_id) == ("whapp-q", "f1")
     assert RouteWinner.from_variables({}) is None
+
+
+class RecordingQueues:
+    """The call-control part as the dialplan fetch sees it: what was declared and deleted, in order."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, str]] = []
+        self.deleted = asyncio.Event()
+
+    async def declare_queue(self, call_id: str) -> None:
+        self.log.append(("declare", call_id))
+
+    async def delete_queue(self, call_id: str) -> None:
+        self.log.append(("delete", call_id))
+        self.deleted.set()
+
+
+async def test_the_control_queue_is_declared_while_routing_and_kept_for_a_park(rig: Rig) -> None:
+    queues = RecordingQueues()
+    rig.server.dialplan.control_queues = queues
+    rig.whapp.answer = answering(lambda bus: resp(bus, "park"))
+    assert isinstance(await hunt(rig), Route)
+    winner = rig.server.pending.pop(SIP_CALL_ID)
+    assert winner is not None and winner.queue_ready is not None
+    await winner.queue_ready  # what the park awaits before sending route_win
+    assert queues.log == [("declare", SIP_CALL_ID)]
+
+
+async def test_a_call_routed_otherwise_has_its_early_control_queue_deleted(rig: Rig) -> None:
+    queues = RecordingQueues()
+    rig.server.dialplan.control_queues = queues
+    rig.whapp.answer = answering(lambda bus: resp(bus, "error", **{"Route-Error-Code": "486"}))
+    assert isinstance(await hunt(rig), Route)
+    async with asyncio.timeout(5):
+        await queues.deleted.wait()
+    assert queues.log == [("declare", SIP_CALL_ID), ("delete", SIP_CALL_ID)]
