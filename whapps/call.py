@@ -14,7 +14,7 @@ that carries its own Msg-ID (CHANNEL_EXECUTE_COMPLETE, or a dialplan error). It 
 :class:`CommandFailed` on a dialplan error, so module code reads top to bottom.
 
 :class:`CallEvents` is the one queue per process that carries the events of every call the process
-drives: adopting a call binds ``call.*.<Call-ID>`` to it, forgetting the call unbinds it.
+drives: adopting a call binds the events it needs (:data:`WATCHED_EVENTS`), forgetting the call unbinds them.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 Message = dict[str, Any]
 COMMAND_TIMEOUT = 30.0  # seconds for a command that has no natural bound of its own
 HANGUP_EVENTS = frozenset({"CHANNEL_HANGUP", "CHANNEL_DESTROY"})
+# What a Call needs to hear: its commands' completions and errors, and its end. A call has some thirty
+# other events; receiving each would cost this process (and the broker) far more than three bindings.
+WATCHED_EVENTS = ("CHANNEL_EXECUTE_COMPLETE", "dialplan", "CHANNEL_DESTROY")
 
 
 class CallError(Exception):
@@ -121,7 +124,8 @@ class Call:
         return self._hung_up.is_set()
 
     def listen(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener`` with every event of the call; returns the function that stops it."""
+        """Call ``listener`` with every event received for the call (:data:`WATCHED_EVENTS`); returns the
+        function that stops it."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
@@ -375,8 +379,11 @@ class CallEvents:
     def watch(self, call_id: str) -> None:
         """Start binding ``call_id``'s events now (idempotent); :meth:`unwatch` if it is never adopted."""
         if call_id not in self._bindings:
-            bind = self.bus.transport.bind(self.queue, "callevt", self._key(call_id))
-            self._bindings[call_id] = asyncio.ensure_future(bind)
+            self._bindings[call_id] = asyncio.ensure_future(self._bind(call_id))
+
+    async def _bind(self, call_id: str) -> None:
+        bind = self.bus.transport.bind
+        await asyncio.gather(*(bind(self.queue, "callevt", key) for key in self._keys(call_id)))
 
     async def unwatch(self, call_id: str) -> None:
         """Drop the binding of a call that was watched but is not driven here."""
@@ -387,7 +394,8 @@ class CallEvents:
             return
         try:
             await task
-            await self.bus.transport.unbind(self.queue, "callevt", self._key(call_id))
+            unbind = self.bus.transport.unbind
+            await asyncio.gather(*(unbind(self.queue, "callevt", key) for key in self._keys(call_id)))
         except Exception as error:  # the binding goes with our exclusive queue anyway
             log.warning("could not unbind the call's events: %r", error, extra={"call_id": call_id})
 
@@ -420,8 +428,9 @@ class CallEvents:
         await self.unwatch(call.call_id)
 
     @staticmethod
-    def _key(call_id: str) -> str:
-        return f"call.*.{escape_word(call_id)}"
+    def _keys(call_id: str) -> list[str]:
+        word = escape_word(call_id)
+        return [f"call.{name}.{word}" for name in WATCHED_EVENTS]
 
     async def _on_event(self, delivery: Delivery) -> None:
         call = self._calls.get(str(delivery.message.get("Call-ID")))

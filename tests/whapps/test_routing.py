@@ -101,7 +101,7 @@ async def test_a_call_routed_but_never_won_stops_being_watched(monkeypatch: pyte
             unwatched.set()
 
         monkeypatch.setattr(events, "unwatch", unwatch)
-        key = "call.CHANNEL_ANSWER.never-won"
+        key = "call.CHANNEL_DESTROY.never-won"
 
         def watching() -> bool:
             return events.queue in {q.spec.name for q in h.bus.transport.broker.route("callevt", key)}
@@ -111,3 +111,15 @@ async def test_a_call_routed_but_never_won_stops_being_watched(monkeypatch: pyte
         async with asyncio.timeout(5):
             await unwatched.wait()
         assert not watching()  # nobody won it here: no longer bound
+
+
+async def test_no_match_is_only_for_callers_the_registrar_authenticated() -> None:
+    async with CallflowHarness() as h:
+        await h.account(realm="fraud.test")
+        await h.save({"pvt_type": "callflow", "numbers": ["no_match"], "flow": BUSY})
+        outsider = route_req(h, "c1", "0044123456789", "fraud.test")
+        assert await ask(h, outsider) == []  # nobody may dial the world through an unknown caller
+        device = {"Authorizing-Type": "device", "Authorizing-ID": "d1", "Account-ID": h.account_id}
+        phone = route_req(h, "c2", "0044123456789", "fraud.test", **{"Custom-Channel-Vars": device})
+        [reply] = await ask(h, phone)
+        assert reply["Method"] == "park"

@@ -2,7 +2,7 @@
 
 Number matching (Kazoo's ``cf_flow``): the exact number first (view ``callflows/listing_by_number``),
 then every pattern (``callflows/listing_by_pattern``), the longest match winning, then ``no_match`` for
-numbers made of digits (a leading ``+`` allowed).
+numbers made of digits (a leading ``+`` allowed), for callers allowed it (see the service).
 
 What is read from an account database stays cached until that database's ``_changes`` feed reports a
 change: the feed is opened *before* the first read, so an edit made while reading is never missed, and
@@ -158,8 +158,9 @@ class Lookup:
             cached.index = index
         return index
 
-    async def callflow(self, account_id: str, number: str) -> Match | None:
-        """The callflow of ``account_id`` for ``number`` (exact, longest pattern, no_match), or None."""
+    async def callflow(self, account_id: str, number: str, *, allow_no_match: bool = True) -> Match | None:
+        """The callflow of ``account_id`` for ``number`` (exact, longest pattern, then ``no_match`` when
+        ``allow_no_match``), or None."""
         index = await self._index(account_id)
         if number in index.numbers:
             return await self._match(account_id, index.numbers[number])
@@ -173,7 +174,7 @@ class Lookup:
             groups = {k: v for k, v in found.groupdict().items() if v is not None}
             captured = found.group(1) if found.re.groups else found.group(0)
             return await self._match(account_id, callflow_id, captured, groups)
-        if _DIALLABLE.match(number) and NO_MATCH in index.numbers:
+        if allow_no_match and _DIALLABLE.match(number) and NO_MATCH in index.numbers:
             return await self._match(account_id, index.numbers[NO_MATCH])
         return None
 

@@ -64,7 +64,10 @@ class Callflow(Whapp):
                 log.info("route_req for %s: no account for it; not ours", request.get("Request"), extra=where)
                 return
             number = str(request.get("Request") or request.get("To")).partition("@")[0]
-            match = await self.lookup.callflow(account_id, number)
+            # no_match usually leads out to carriers: only for callers the registrar authenticated, or
+            # anyone reaching the account from outside could dial the world at its expense (Kazoo too)
+            authorized = bool((request.get("Custom-Channel-Vars") or {}).get("Authorizing-Type"))
+            match = await self.lookup.callflow(account_id, number, allow_no_match=authorized)
         except StoreError as error:
             # Not answering lets ecallmgr reject the call clearly; raising would retry it too late.
             log.error("route_req for %s: the database failed: %s", request.get("Request"), error, extra=where)
