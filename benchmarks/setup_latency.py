@@ -572,7 +572,10 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     if args.log_level.upper() not in ("DEBUG", "INFO"):
         parser.error("--log-level: the daemons' readiness is read from their INFO lines")
+    # the daemons' CDR spool: a directory of this run's own, gone with it
+    os.environ["ECALLMGR_CDR_SPOOL"] = tempfile.mkdtemp(prefix="whistle-bench-cdr-")
     with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, os.environ["ECALLMGR_CDR_SPOOL"], ignore_errors=True)
         # a virtual host of its own: other callflow instances on the broker must not take its calls
         args.amqp_url = stack.enter_context(private_vhost(args.amqp_url, "whistle-bench"))
         if args.couch_url:

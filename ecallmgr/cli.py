@@ -16,6 +16,7 @@ import os
 
 import click
 
+from ecallmgr.cdr_spool import ENV_SPOOL, default_directory
 from ecallmgr.service import DEFAULT_PASSWORD, Ecallmgr, EcallmgrSettings, NodeSpec, parse_nodes
 from whistle_common.config import ConfigError, Settings
 
@@ -61,8 +62,16 @@ def node_specs(values: tuple[str, ...], password: str) -> list[NodeSpec]:
     "--fetch-listen", envvar=ENV_FETCH_LISTEN, default=DEFAULT_FETCH_LISTEN, show_default=True,
     help=f"HOST:PORT of the mod_xml_curl endpoint [env {ENV_FETCH_LISTEN}].",
 )  # fmt: skip
+@click.option(
+    "--cdr-spool", envvar=ENV_SPOOL, type=click.Path(file_okay=False),
+    default=lambda: str(default_directory()),
+    show_default="$XDG_STATE_HOME/whistle-voip/cdr-spool",
+    help=f"Where CDRs wait on disk until the broker confirms them [env {ENV_SPOOL}].",
+)  # fmt: skip
 @click.pass_context
-def ecallmgr(ctx: click.Context, nodes: tuple[str, ...], password: str, fetch_listen: str) -> None:
+def ecallmgr(
+    ctx: click.Context, nodes: tuple[str, ...], password: str, fetch_listen: str, cdr_spool: str
+) -> None:
     settings = ctx.obj if isinstance(ctx.obj, Settings) else None
     if settings is None:
         try:
@@ -84,6 +93,7 @@ def ecallmgr(ctx: click.Context, nodes: tuple[str, ...], password: str, fetch_li
             fetch_host=host,
             fetch_port=port,
             content_type=settings.content_type,
+            cdr_spool=cdr_spool,
         )
     )
     try:

@@ -30,8 +30,10 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ecallmgr.cdr_spool import CdrSpool
 from ecallmgr.translate import call_event, cdr, registration
 from ecallmgr.translate._fields import envelope, seconds
 from whistle_common import codec
@@ -109,8 +111,10 @@ class EventPublisher:
         *,
         validate: bool = True,
         max_pending_cdrs: int = DEFAULT_MAX_PENDING_CDRS,
+        spool: CdrSpool | None = None,
     ) -> None:
         self.bus = bus
+        self.spool = spool  # CDRs on disk until confirmed (None: in memory only)
         self.origin = bus.origin
         self.validate = validate
         self.max_pending_cdrs = max(1, max_pending_cdrs)
@@ -192,27 +196,47 @@ class EventPublisher:
             if self._cdr_slot is None or self._cdr_slot.done():
                 self._cdr_slot = loop.create_future()
             await asyncio.shield(self._cdr_slot)
-        task = loop.create_task(self._send_cdr(node, message), name=f"cdr-{message['Call-ID']}")
+        kept = await self.spool.keep(message) if self.spool is not None else None
+        self._start_cdr(node, message, kept)
+
+    def _start_cdr(self, node: str, message: dict[str, Any], kept: Path | None) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._send_cdr(node, message, kept), name=f"cdr-{message['Call-ID']}"
+        )
         self._cdr_tasks.add(task)
         task.add_done_callback(self._cdr_done)
+
+    def replay_spool(self) -> int:
+        """Publish again the CDRs a previous run left in the spool (before any new one); how many."""
+        if self.spool is None:
+            return 0
+        kept = self.spool.kept()
+        for path, message in kept:
+            log.warning("CDR of %s from the spool: publishing it again", message["Call-ID"],
+                        extra={"call_id": message["Call-ID"]})  # fmt: skip
+            self._start_cdr("spool", message, path)
+        return len(kept)
 
     def _cdr_done(self, task: asyncio.Task[None]) -> None:
         self._cdr_tasks.discard(task)
         if self._cdr_slot is not None and not self._cdr_slot.done():
             self._cdr_slot.set_result(None)
 
-    async def _send_cdr(self, node: str, message: dict[str, Any]) -> None:
+    async def _send_cdr(self, node: str, message: dict[str, Any], kept: Path | None) -> None:
         """Publish until the broker confirms: a CDR is billing, so an outage delays it, never drops it."""
         delay = CDR_RETRY_FIRST
         while True:
             try:
                 await self.bus.send(message)  # x-confirm: confirmed and persistent
                 self.stats.cdrs += 1
+                if kept is not None and self.spool is not None:
+                    await self.spool.done(kept)
                 return
             except asyncio.CancelledError:
                 log.error(
-                    "CDR of %s not confirmed before shutdown",
+                    "CDR of %s not confirmed before shutdown%s",
                     message["Call-ID"],
+                    "; it stays in the spool for the next start" if kept is not None else "",
                     extra={"call_id": message["Call-ID"]},
                 )
                 raise

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ecallmgr.cdr_spool import CdrSpool
 from ecallmgr.channels_api import ChannelsApi
 from ecallmgr.fetch import FetchServer
 from ecallmgr.fetch.server import DEFAULT_PORT as DEFAULT_FETCH_PORT
@@ -96,6 +97,7 @@ class EcallmgrSettings:
     backoff_max: float = 30.0
     control: bool = True  # use ecallmgr.control when importable
     node_status_interval: float = 30.0  # seconds between node_status messages (also sent on up/down)
+    cdr_spool: str | None = None  # a directory: CDRs kept on disk until confirmed (None: memory only)
 
 
 def default_control_factory() -> ControlFactory | None:
@@ -124,7 +126,8 @@ class Ecallmgr:
         if settings.content_type:
             options["content_type"] = settings.content_type
         self.bus = bus or Bus.from_url(settings.amqp_url, app_name=APP_NAME, node=settings.node, **options)
-        self.publisher = EventPublisher(self.bus, validate=settings.validate_events)
+        spool = CdrSpool(settings.cdr_spool) if settings.cdr_spool else None
+        self.publisher = EventPublisher(self.bus, validate=settings.validate_events, spool=spool)
         fetch_options: dict[str, Any] = {}
         if settings.route_timeout is not None:
             fetch_options["route_timeout"] = settings.route_timeout
@@ -160,6 +163,8 @@ class Ecallmgr:
         self._started = True
         try:
             await self.bus.start()
+            if replayed := self.publisher.replay_spool():
+                log.warning("ecallmgr: %d CDRs left by the last run are being published", replayed)
             await self.fetch.start()
             factory = self._control_factory
             if factory is None and self.settings.control:

@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack
 
 import click
 
+from ecallmgr.cdr_spool import default_directory
 from ecallmgr.cli import DEFAULT_FETCH_LISTEN, ENV_FETCH_LISTEN, ENV_PASSWORD, node_specs, parse_listen
 from ecallmgr.service import DEFAULT_PASSWORD, Ecallmgr, EcallmgrSettings
 from whapps.runner import WHAPPS, serve, start_whapps, stopped_by_signals
@@ -80,6 +81,7 @@ def run_all(ctx: click.Context, nodes: tuple[str, ...], password: str, fetch_lis
         fetch_host=host,
         fetch_port=port,
         content_type=settings.content_type,
+        cdr_spool=str(default_directory()),
     )
     try:
         asyncio.run(run_everything(settings, ecallmgr_settings))

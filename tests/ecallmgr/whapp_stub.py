@@ -123,11 +123,11 @@ class TestWhapp:
         return inbox
 
     async def completion(self, call_id: str, msg_id: str, timeout: float = WAIT) -> Message:
-        """The CHANNEL_EXECUTE_COMPLETE (or dialplan error) of the command ``msg_id``."""
+        """The CHANNEL_EXECUTE_COMPLETE (or the dialplan error, Event-Name ``dialplan``) of ``msg_id``."""
         return await self.events[call_id].wait_for(
             lambda m: (
                 m.get("Msg-ID") == msg_id
-                and m.get("Event-Name") in ("CHANNEL_EXECUTE_COMPLETE", "dialplan_error")
+                and m.get("Event-Name") in ("CHANNEL_EXECUTE_COMPLETE", "dialplan")
             ),
             timeout,
         )
@@ -138,7 +138,7 @@ class TestWhapp:
             m
             for m in self.events[call_id].messages
             if m.get("Msg-ID") in msg_ids
-            and m.get("Event-Name") in ("CHANNEL_EXECUTE_COMPLETE", "dialplan_error")
+            and m.get("Event-Name") in ("CHANNEL_EXECUTE_COMPLETE", "dialplan")
         ]
 
     async def event(
