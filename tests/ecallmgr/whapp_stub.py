@@ -126,8 +126,7 @@ class TestWhapp:
         """The CHANNEL_EXECUTE_COMPLETE (or the dialplan error, Event-Name ``dialplan``) of ``msg_id``."""
         return await self.events[call_id].wait_for(
             lambda m: (
-                m.get("Msg-ID") == msg_id
-                and m.get("Event-Name") in ("CHANNEL_EXECUTE_COMPLETE", "dialplan")
+                m.get("Msg-ID") == msg_id and m.get("Event-Name") in ("CHANNEL_EXECUTE_COMPLETE", "dialplan")
             ),
             timeout,
         )
@@ -137,8 +136,7 @@ class TestWhapp:
         return [
             m
             for m in self.events[call_id].messages
-            if m.get("Msg-ID") in msg_ids
-            and m.get("Event-Name") in ("CHANNEL_EXECUTE_COMPLETE", "dialplan")
+            if m.get("Msg-ID") in msg_ids and m.get("Event-Name") in ("CHANNEL_EXECUTE_COMPLETE", "dialplan")
         ]
 
     async def event(
