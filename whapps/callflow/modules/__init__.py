@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from functools import cache
 
 from whapps.callflow.flow import MODULES, Handler
 
 
+@cache  # the executor asks for every node of every call: import (and list the package) once
 def load() -> dict[str, Handler]:
     """Import every module file of this package (once) and return the registry."""
     for info in pkgutil.iter_modules(__path__):
