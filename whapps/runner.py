@@ -21,6 +21,8 @@ from whistle_common.whapp import Whapp
 
 log = logging.getLogger(__name__)
 
+DRAIN_SECONDS = 20.0  # on SIGTERM, how long calls in an IVR get to finish before their flows are cancelled
+
 # name -> "module:Class"; imported only when asked for, so one whapp's imports never burden another
 WHAPPS: dict[str, str] = {
     "callflow": "whapps.callflow.service:Callflow",
@@ -59,7 +61,7 @@ async def start_whapps(
         stack.push_async_callback(bus.close)
         whapp = cls(bus, store)
         await whapp.start()
-        stack.push_async_callback(whapp.stop)
+        stack.push_async_callback(whapp.stop, DRAIN_SECONDS)
         started.append(whapp)
     return started
 

@@ -135,14 +135,18 @@ class Whapp:
             return
         await handler(delivery)
 
-    async def stop(self) -> None:
-        """Stop consuming, cancel the whapp's tasks, then run :meth:`teardown`."""
+    async def stop(self, drain: float = 0.0) -> None:
+        """Stop consuming, give the whapp's tasks (calls being driven) ``drain`` seconds to finish,
+        cancel the rest, then run :meth:`teardown`."""
         for subscription in self._subscriptions:
             try:
                 await subscription.cancel()
             except Exception as exc:  # stopping anyway: the connection closes next
                 log.debug("%s: cancelling a consumer while stopping: %r", self.name, exc)
         self._subscriptions.clear()
+        if self._tasks and drain > 0:
+            log.info("%s: waiting up to %gs for %d task(s) to finish", self.name, drain, len(self._tasks))
+            await asyncio.wait(list(self._tasks), timeout=drain)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

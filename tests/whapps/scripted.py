@@ -42,6 +42,7 @@ class ScriptedSwitch:
         bridges: Sequence[str] = (),
         hangup_after: int | None = None,
         failures: Mapping[str, str] | None = None,
+        hold: Sequence[str] = (),
     ) -> None:
         self.bus = bus
         self.call_id = f"call-{uuid.uuid4().hex[:12]}"
@@ -51,6 +52,8 @@ class ScriptedSwitch:
         self._bridges = list(bridges)
         self._hangup_after = hangup_after
         self._failures = dict(failures or {})  # application -> Dialplan-Error
+        self._hold = set(hold)  # applications that run until the call ends (never complete)
+        self.received = asyncio.Event()  # set on every command that arrives
         self.hung_up = False
         self.ended = asyncio.Event()  # set once the call is hung up
 
@@ -67,6 +70,7 @@ class ScriptedSwitch:
     async def _on_command(self, delivery: Delivery) -> None:
         command = delivery.message
         self.commands.append(command)
+        self.received.set()
         if self.hung_up:
             await self._error(command, "nosession")
             return
@@ -74,6 +78,8 @@ class ScriptedSwitch:
             await self.hangup("NORMAL_CLEARING")
             return
         application = str(command["Application-Name"])
+        if application in self._hold:
+            return
         if application in self._failures:
             await self._error(command, self._failures[application])
             return

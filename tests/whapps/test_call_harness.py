@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.whapps.scripted import CallflowHarness
 from whapps.call import CallHungUp, CommandFailed
+from whapps.callflow.executor import run_flow
+from whapps.callflow.flow import FlowContext
 
 
 async def test_a_flow_ends_with_a_hangup_of_its_cause() -> None:
@@ -51,3 +55,20 @@ async def test_invalid_module_data_plays_the_failure_prompt_and_hangs_up() -> No
         switch = h.switch()
         await h.run(switch, {"module": "hangup", "data": {"hangup_cause": "not a cause"}})
         assert switch.applications() == ["play", "hangup"]
+
+
+async def test_a_flow_stopped_with_its_process_leaves_the_call_up() -> None:
+    async with CallflowHarness() as h:
+        await h.account()
+        switch = h.switch(hold=["play"])  # the prompt plays on until something stops it
+        call = await h.call(switch)
+        context = FlowContext(call=call, account_id=h.account_id, callflow={"_id": "cf"}, whapp=h.whapp)
+        flow = asyncio.ensure_future(run_flow(context, {"module": "play", "data": {"id": "ivr/long.wav"}}))
+        async with asyncio.timeout(5):
+            while not switch.of("play"):
+                switch.received.clear()
+                await switch.received.wait()
+        flow.cancel()  # what stopping the whapp does to the flows it still drives
+        await asyncio.gather(flow, return_exceptions=True)
+        assert switch.applications() == ["answer", "play"]  # and no hangup: the call is left as it is
+        assert not switch.hung_up

@@ -3,12 +3,14 @@
 A node's module returns where to go next (see :mod:`whapps.callflow.flow`). A node whose data is invalid,
 a module that raises :class:`ModuleFailed`, a command that times out or fails: each is logged with the
 call, the callflow and the module, and the caller hears a short prompt before the call ends. The caller
-hanging up ends the flow quietly. Whatever happens, the call is hung up when the flow is done (unless a
-module handed it to another whapp) and the process stops receiving its events.
+hanging up ends the flow quietly. When the flow is done the call is hung up (unless a module handed it
+to another whapp) and the process stops receiving its events. When the process stops (the flow's task
+is cancelled) the call is left as it is: a bridged call talks on; see ``Whapp.stop``'s drain.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -71,6 +73,12 @@ async def run_flow(ctx: FlowContext, flow: Mapping[str, Any]) -> None:
                 node = stack.pop()
     except CallHungUp:
         log.info("callflow %s: the caller hung up", ctx.callflow_id, extra={"call_id": call.call_id})
+    except asyncio.CancelledError:
+        # This process is stopping: the call is not ours to end (a bridged call talks on in FreeSWITCH).
+        log.warning("callflow %s: stopped while driving the call; left as it is", ctx.callflow_id,
+                    extra={"call_id": call.call_id})  # fmt: skip
+        handed_off = True
+        raise
     finally:
         if not handed_off:
             try:
