@@ -39,6 +39,12 @@ async def account(request: pytest.FixtureRequest) -> AsyncIterator[Account]:
         yield account
 
 
+async def watching(lookup: Lookup, account: Account) -> None:
+    """Wait until the account's change feed is open: from then on reads are cached."""
+    async with asyncio.timeout(10), lookup.changed:
+        await lookup.changed.wait_for(lambda: lookup.watching(account.id))
+
+
 async def test_exact_numbers_win_over_patterns_and_the_longest_pattern_wins(account: Account) -> None:
     await account.callflow("exact", numbers=["2000"])
     await account.callflow("short", patterns=[r"^2\d+$"])
@@ -66,6 +72,8 @@ async def test_an_edited_callflow_takes_effect_on_the_next_lookup(account: Accou
     try:
         first = await lookup.callflow(account.id, "3000")
         assert first is not None and first.callflow["flow"] == HANGUP
+        await watching(lookup, account)
+        assert await lookup.callflow(account.id, "3000") is not None  # now read into the cache
         seen = lookup.changes_seen
         play = {"module": "play", "data": {"id": "tone_stream://%(100,0,440)"}}
         await account.store.save(account.db, {**saved, "flow": play, "numbers": ["3000", "3001"]})
@@ -84,10 +92,41 @@ async def test_a_deleted_callflow_no_longer_matches(account: Account) -> None:
     lookup = Lookup(account.store)
     try:
         assert await lookup.callflow(account.id, "4000") is not None
+        await watching(lookup, account)
+        assert await lookup.callflow(account.id, "4000") is not None  # now read into the cache
         seen = lookup.changes_seen
         await account.store.delete(account.db, "gone", saved["_rev"])
         async with asyncio.timeout(10), lookup.changed:
             await lookup.changed.wait_for(lambda: lookup.changes_seen > seen)
         assert await lookup.callflow(account.id, "4000") is None
+    finally:
+        await lookup.close()
+
+
+async def test_reads_racing_a_change_are_not_cached_and_one_feed_serves_them(account: Account) -> None:
+    await account.callflow("first", numbers=["100"])
+    lookup = Lookup(account.store)
+    try:
+        await asyncio.gather(*(lookup.callflow(account.id, "100") for _ in range(5)))
+        await watching(lookup, account)
+        feeds = [t for t in asyncio.all_tasks() if t.get_name() == f"changes:{account.db}"]
+        assert len(feeds) == 1  # concurrent first reads opened one change feed, not five
+        # a change arrives while the index is being read: what was read must not stay cached
+        original = account.store.view
+        seen = lookup.changes_seen
+
+        async def view_then_edit(db: str, view: str, **options: Any) -> Any:
+            rows = await original(db, view, **options)
+            if view == "callflows/listing_by_number" and lookup.changes_seen == seen:
+                await account.callflow("second", numbers=["200"])
+                async with asyncio.timeout(10), lookup.changed:
+                    await lookup.changed.wait_for(lambda: lookup.changes_seen > seen)
+            return rows
+
+        account.store.view = view_then_edit  # type: ignore[method-assign]
+        assert await lookup.callflow(account.id, "200") is None  # read before the edit...
+        account.store.view = original  # type: ignore[method-assign]
+        found = await lookup.callflow(account.id, "200")
+        assert found is not None and found.callflow["_id"] == "second"  # ...and not kept after it
     finally:
         await lookup.close()

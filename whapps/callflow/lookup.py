@@ -49,6 +49,8 @@ class _Cached:
         self.index: _Index | None = None
         self.docs: dict[str, dict[str, Any]] = {}
         self.views: dict[tuple[str, str], list[Any]] = {}
+        # bumped by every change: a read that started before a change must not be cached after it
+        self.generation = 0
 
 
 class Lookup:
@@ -59,6 +61,7 @@ class Lookup:
         self._cached: dict[str, _Cached] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self.changes_seen = 0  # how many changes invalidated something (tests wait on it)
+        # notified when a change was seen, and when a feed opened
         self.changed = asyncio.Condition()
 
     async def close(self) -> None:
@@ -71,26 +74,33 @@ class Lookup:
 
     # -- cache plumbing --------------------------------------------------------------------------------
 
-    async def _cache(self, db: str) -> _Cached | None:
-        """The cache of ``db``, watched by its change feed; None (read uncached) while the feed is down."""
+    def _cache(self, db: str) -> _Cached | None:
+        """The cache of ``db``, watched by its change feed; None (read uncached) until that feed is open,
+        and while it is down. The watcher is registered before anything awaits: one feed per database."""
         if db not in self._watchers:
-            try:
-                feed = await self.store.changes(db)
-            except StoreError as error:
-                log.warning("no change feed for %s (%s): reading uncached", db, error)
-                return None
-            self._cached[db] = _Cached()
-            self._watchers[db] = asyncio.get_running_loop().create_task(
-                self._watch(db, feed), name=f"changes:{db}"
-            )
+            self._watchers[db] = asyncio.get_running_loop().create_task(self._watch(db), name=f"changes:{db}")
         return self._cached.get(db)
 
-    async def _watch(self, db: str, feed: Any) -> None:
+    def watching(self, account_id: str) -> bool:
+        """Whether the account's change feed is open (what is read from now on is cached)."""
+        return account_db(account_id) in self._cached
+
+    @staticmethod
+    def _still(cached: _Cached | None, generation: int) -> _Cached | None:
+        """``cached`` if no change came while we read (then what we read may be kept), else None."""
+        return cached if cached is not None and cached.generation == generation else None
+
+    async def _watch(self, db: str) -> None:
         try:
+            feed = await self.store.changes(db)  # from now on: opened before anything is cached
+            self._cached[db] = _Cached()
+            async with self.changed:
+                self.changed.notify_all()
             async with feed:
                 async for change in feed:
                     cached = self._cached.get(db)
                     if cached is not None:
+                        cached.generation += 1
                         cached.index = None
                         cached.views.clear()
                         cached.docs.pop(change.doc_id, None)
@@ -111,24 +121,26 @@ class Lookup:
     async def doc(self, account_id: str, doc_id: str) -> dict[str, Any]:
         """Document ``doc_id`` of the account (raises NotFound)."""
         db = account_db(account_id)
-        cached = await self._cache(db)
+        cached = self._cache(db)
         if cached is not None and doc_id in cached.docs:
             return cached.docs[doc_id]
+        generation = cached.generation if cached is not None else 0
         doc = await self.store.get(db, doc_id)
         if doc.get("pvt_deleted"):
             raise NotFound(f"{doc_id} in {db} is deleted")
-        if cached is not None:
-            cached.docs[doc_id] = doc
+        if (still := self._still(cached, generation)) is not None:
+            still.docs[doc_id] = doc
         return doc
 
     async def view(self, db: str, view: str, key: Any) -> list[Any]:
         """Rows of ``view`` for ``key`` in ``db``, cached like documents."""
-        cached = await self._cache(db)
+        cached = self._cache(db)
         if cached is not None and (view, repr(key)) in cached.views:
             return cached.views[(view, repr(key))]
+        generation = cached.generation if cached is not None else 0
         rows = await self.store.view(db, view, key=key)
-        if cached is not None:
-            cached.views[(view, repr(key))] = rows
+        if (still := self._still(cached, generation)) is not None:
+            still.views[(view, repr(key))] = rows
         return rows
 
     async def account_by_realm(self, realm: str) -> str | None:
@@ -140,9 +152,10 @@ class Lookup:
 
     async def _index(self, account_id: str) -> _Index:
         db = account_db(account_id)
-        cached = await self._cache(db)
+        cached = self._cache(db)
         if cached is not None and cached.index is not None:
             return cached.index
+        generation = cached.generation if cached is not None else 0
         numbers: dict[str, str] = {}
         for row in await self.store.view(db, "callflows/listing_by_number"):
             numbers.setdefault(str(row.key), row.id)
@@ -154,8 +167,8 @@ class Lookup:
                 log.error("callflow %s of account %s: pattern %r is invalid: %s", row.id, account_id,
                           row.key, error)  # fmt: skip
         index = _Index(numbers, patterns)
-        if cached is not None:
-            cached.index = index
+        if (still := self._still(cached, generation)) is not None:
+            still.index = index
         return index
 
     async def callflow(self, account_id: str, number: str, *, allow_no_match: bool = True) -> Match | None:
