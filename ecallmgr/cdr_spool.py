@@ -5,9 +5,9 @@ removed once the broker confirmed it. What is still here when ecallmgr starts (a
 that outlived a shutdown) is published again first. That is at-least-once: a crash between the confirm
 and the removal sends that CDR twice, with the same Call-ID and Msg-ID for the reader to recognise.
 
-The directory is ``ECALLMGR_CDR_SPOOL`` (``--cdr-spool``), by default under ``$XDG_STATE_HOME``
-(``~/.local/state/whistle-voip/cdr-spool``). Files are synced to disk before they count as kept, so a
-power cut loses nothing either.
+The directory is ``--cdr-spool``, else a folder named after the ecallmgr's node under
+``ECALLMGR_CDR_SPOOL`` or ``$XDG_STATE_HOME/whistle-voip/cdr-spool``. Files are synced to disk before
+they count as kept, so a power cut loses nothing either.
 """
 
 from __future__ import annotations
@@ -28,12 +28,15 @@ ENV_SPOOL = "ECALLMGR_CDR_SPOOL"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def default_directory() -> Path:
-    """``$ECALLMGR_CDR_SPOOL``, else ``$XDG_STATE_HOME/whistle-voip/cdr-spool``."""
+def default_directory(node: str) -> Path:
+    """``$ECALLMGR_CDR_SPOOL``, else ``$XDG_STATE_HOME/whistle-voip/cdr-spool``; with a folder per
+    ecallmgr node name, so two ecallmgrs on one host never replay each other's CDRs."""
     if configured := os.environ.get(ENV_SPOOL):
-        return Path(configured)
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "whistle-voip" / "cdr-spool"
+        base = Path(configured)
+    else:
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        base = Path(state) / "whistle-voip" / "cdr-spool"
+    return base / _UNSAFE.sub("_", node)
 
 
 class CdrSpool:
@@ -61,7 +64,7 @@ class CdrSpool:
         """The CDRs still waiting, oldest first. A file that cannot be read is renamed ``*.bad`` and
         logged, not retried for ever nor deleted."""
         found = []
-        for path in sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime):
+        for path in sorted(self.directory.glob("*.json"), key=_age):
             try:
                 message = orjson.loads(path.read_bytes())
                 if not isinstance(message, dict) or "Call-ID" not in message:
@@ -72,6 +75,13 @@ class CdrSpool:
                 continue
             found.append((path, message))
         return found
+
+
+def _age(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # sent and removed meanwhile: its place in the order no longer matters
+        return 0.0
 
 
 def _write_synced(path: Path, data: bytes) -> None:

@@ -63,14 +63,13 @@ def node_specs(values: tuple[str, ...], password: str) -> list[NodeSpec]:
     help=f"HOST:PORT of the mod_xml_curl endpoint [env {ENV_FETCH_LISTEN}].",
 )  # fmt: skip
 @click.option(
-    "--cdr-spool", envvar=ENV_SPOOL, type=click.Path(file_okay=False),
-    default=lambda: str(default_directory()),
-    show_default="$XDG_STATE_HOME/whistle-voip/cdr-spool",
-    help=f"Where CDRs wait on disk until the broker confirms them [env {ENV_SPOOL}].",
+    "--cdr-spool", type=click.Path(file_okay=False),
+    help=f"Where CDRs wait on disk until the broker confirms them [default: ${ENV_SPOOL} or "
+    "$XDG_STATE_HOME/whistle-voip/cdr-spool, then a folder named after --node].",
 )  # fmt: skip
 @click.pass_context
 def ecallmgr(
-    ctx: click.Context, nodes: tuple[str, ...], password: str, fetch_listen: str, cdr_spool: str
+    ctx: click.Context, nodes: tuple[str, ...], password: str, fetch_listen: str, cdr_spool: str | None
 ) -> None:
     settings = ctx.obj if isinstance(ctx.obj, Settings) else None
     if settings is None:
@@ -93,7 +92,7 @@ def ecallmgr(
             fetch_host=host,
             fetch_port=port,
             content_type=settings.content_type,
-            cdr_spool=cdr_spool,
+            cdr_spool=cdr_spool or str(default_directory(settings.node)),
         )
     )
     try:

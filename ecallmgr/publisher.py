@@ -196,10 +196,10 @@ class EventPublisher:
             if self._cdr_slot is None or self._cdr_slot.done():
                 self._cdr_slot = loop.create_future()
             await asyncio.shield(self._cdr_slot)
-        kept = await self.spool.keep(message) if self.spool is not None else None
-        self._start_cdr(node, message, kept)
+        self._start_cdr(node, message, None)
 
     def _start_cdr(self, node: str, message: dict[str, Any], kept: Path | None) -> None:
+        """Send ``message`` in a task of its own (written to the spool first, unless ``kept`` already)."""
         task = asyncio.get_running_loop().create_task(
             self._send_cdr(node, message, kept), name=f"cdr-{message['Call-ID']}"
         )
@@ -223,7 +223,17 @@ class EventPublisher:
             self._cdr_slot.set_result(None)
 
     async def _send_cdr(self, node: str, message: dict[str, Any], kept: Path | None) -> None:
-        """Publish until the broker confirms: a CDR is billing, so an outage delays it, never drops it."""
+        """Publish until the broker confirms: a CDR is billing, so an outage delays it, never drops it.
+
+        The spool write happens here, not on the node's event reader: its fsync would hold up every
+        other event of the node. A spool that cannot be written (disk full...) is logged and the CDR
+        is still published from memory."""
+        if kept is None and self.spool is not None:
+            try:
+                kept = await self.spool.keep(message)
+            except OSError as error:
+                log.error("CDR of %s not spooled (%s): publishing it from memory only", message["Call-ID"],
+                          error, extra={"call_id": message["Call-ID"]})  # fmt: skip
         delay = CDR_RETRY_FIRST
         while True:
             try:

@@ -81,7 +81,7 @@ def run_all(ctx: click.Context, nodes: tuple[str, ...], password: str, fetch_lis
         fetch_host=host,
         fetch_port=port,
         content_type=settings.content_type,
-        cdr_spool=str(default_directory()),
+        cdr_spool=str(default_directory(settings.node)),
     )
     try:
         asyncio.run(run_everything(settings, ecallmgr_settings))

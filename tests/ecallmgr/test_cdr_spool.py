@@ -68,3 +68,33 @@ async def test_a_cdr_unconfirmed_at_shutdown_is_published_by_the_next_start(
         await bus.close()
     assert [message["Call-ID"] for message in received] == [call_id]
     assert CdrSpool(tmp_path).kept() == []
+
+
+class FullDisk(CdrSpool):
+    async def keep(self, message: dict) -> Path:  # type: ignore[override]
+        raise OSError(28, "No space left on device")
+
+
+async def test_a_spool_that_cannot_be_written_still_lets_the_cdr_out(tmp_path: Path) -> None:
+    hangup = next(e for e in events("call-lifecycle-json") if e.name == "CHANNEL_HANGUP_COMPLETE")
+    broker = MemoryBroker()
+    bus = Bus(MemoryTransport(broker), app_name="ecallmgr", node="full")
+    reader = Bus(MemoryTransport(broker), app_name="cdr", node="test")
+    await bus.start()
+    await reader.start()
+    arrived = asyncio.Event()
+
+    async def store(delivery: Delivery) -> None:
+        arrived.set()
+
+    await reader.consume(f"cdr-{uuid.uuid4().hex[:8]}", store, bindings=[("callevt", "cdr.*")])
+    publisher = EventPublisher(bus, spool=FullDisk(tmp_path))
+    try:
+        await publisher.handle("fs1", dict(hangup.headers))
+        async with asyncio.timeout(10):
+            await arrived.wait()
+    finally:
+        await publisher.close()
+        await reader.close()
+        await bus.close()
+    assert publisher.stats.cdrs == 1
