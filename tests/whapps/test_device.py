@@ -160,6 +160,16 @@ async def test_a_forwarded_device_is_dialled_at_its_number_through_the_dialplan(
         ]
 
 
+async def test_a_forward_to_something_that_is_not_a_number_is_never_dialled() -> None:
+    async with CallflowHarness() as h:
+        await h.account()
+        forward = {"enabled": True, "number": "1000/evil_context"}  # would pick the loopback's context
+        device_id = await save_device(h, None, device_type="cellphone", call_forward=forward)
+        switch = h.switch(bridges=["SUCCESS"])
+        await run_call(h, switch, device_flow(device_id))
+        assert "bridge" not in switch.applications()  # no SIP username either: nothing to ring
+
+
 async def test_a_route_device_is_dialled_at_its_route_without_asking_the_registrar() -> None:
     async with CallflowHarness() as h:  # no registrar at all: a query would find nobody
         await h.account()

@@ -26,6 +26,7 @@ from whapps.call import BridgeResult
 from whapps.callflow.flow import FlowContext, ModuleFailed
 from whistle_common.store import NotFound, account_db
 
+DIALLABLE = re.compile(r"^\+?[0-9*#]+$")  # a number we may dial out or forward to, nothing more
 log = logging.getLogger(__name__)
 
 Endpoint = dict[str, Any]
@@ -104,7 +105,11 @@ async def device_endpoints(
         leg["Custom-SIP-Headers"] = dict(sip_headers)
     forward = device.get("call_forward") or {}
     if forward.get("enabled") and forward.get("number"):
-        return [{"Invite-Format": "loopback", "To-DID": str(forward["number"]), **leg}]
+        if DIALLABLE.match(str(forward["number"])):
+            return [{"Invite-Format": "loopback", "To-DID": str(forward["number"]), **leg}]
+        # anything else would pick the loopback's context and dialplan: never dialled
+        log.error("device %s forwards to %r, which is not a number: ringing the device instead",
+                  device_id, forward["number"], extra=where)  # fmt: skip
     sip = device.get("sip") or {}
     if sip.get("invite_format") == "route" and sip.get("route"):
         return [{"Invite-Format": "route", "Route": str(sip["route"]), **leg}]

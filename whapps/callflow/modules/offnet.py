@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from whapps.callflow.endpoints import Endpoint, bridge
+from whapps.callflow.endpoints import DIALLABLE, Endpoint, bridge
 from whapps.callflow.flow import STOP, FlowContext, ModuleFailed, Next, Outcome, module
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 OFFNET_DB = "offnet"
 RESOURCES_VIEW = "resources/listing_active_by_weight"
 DEFAULT_PROFILE = "internal"
-_NUMBER = re.compile(r"^\+?[0-9*#]+$")
 
 
 def matched_number(rules: list[str], number: str) -> str | None:
@@ -81,8 +80,12 @@ async def offnet_endpoints(ctx: FlowContext, number: str, timeout: int) -> list[
 
 @module("offnet")
 async def offnet(ctx: FlowContext, data: Mapping[str, Any]) -> Outcome:
+    channel_vars = ctx.call.request.get("Custom-Channel-Vars") or {}
+    if not channel_vars.get("Authorizing-Type") and not data.get("allow_unauthenticated"):
+        # calls out cost money: only for callers the registrar authenticated, unless the flow says so
+        raise ModuleFailed("the caller is not authenticated: not calling out (allow_unauthenticated)")
     number = str(data.get("to_did") or ctx.call.request_user)
-    if not _NUMBER.match(number):
+    if not DIALLABLE.match(number):
         raise ModuleFailed(f"{number!r} is not a number that can be called out")
     timeout = int(data.get("timeout", 60))
     endpoints = await offnet_endpoints(ctx, number, timeout)
