@@ -335,6 +335,15 @@ class FreeswitchNode:
                 return
         await self.publisher.handle(self.name, fs)
 
+    async def _kill(self, call_id: str, why: str) -> None:
+        log.error("node %s: hanging up %s: %s", self.name, call_id, why, extra={"call_id": call_id})
+        try:
+            await self.api(f"uuid_kill {call_id} NORMAL_TEMPORARY_FAILURE")
+        except Exception as error:  # the node went away too: the call goes with it
+            log.warning(
+                "node %s: could not hang up %s: %r", self.name, call_id, error, extra={"call_id": call_id}
+            )
+
     async def _send_route_win(self, winner: RouteWinner, call_id: str, fs: Mapping[str, str]) -> None:
         await send_route_win(
             self.bus,
@@ -361,6 +370,8 @@ class FreeswitchNode:
             if early:
                 await self._send_route_win(winner, call_id, fs)
             if not await self._adopt(call_id):
+                if early:  # its winner is already sending commands nobody will run: end it, clearly
+                    await self._kill(call_id, "its control queue could not be consumed")
                 return
             if call_id not in self.channels:  # it hung up while we adopted it: nobody is to drive it
                 ended = getattr(self.control_manager, "ended", None)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from whistle_common.bus import Bus, Delivery, QueueSpec, Unroutable
+from whistle_common.bus.transport import Subscription
 from whistle_common.routing import escape_word
 
 log = logging.getLogger(__name__)
@@ -358,14 +359,17 @@ class CallEvents:
         self.bus = bus
         self.queue = queue or f"{bus.server_id}.calls"
         self._calls: dict[str, Call] = {}
-        self._bindings: dict[str, asyncio.Task[None]] = {}  # Call-ID -> its binding, made or being made
+        self._bindings: dict[str, asyncio.Future[None]] = {}  # Call-ID -> its bindings, made or being made
+        self._subscription: Subscription | None = None
 
     async def start(self) -> None:
         spec = QueueSpec(self.queue, durable=False, exclusive=True, auto_delete=True)
         self._subscription = await self.bus.consume(spec, self._on_event, prefetch=500)
 
     async def stop(self) -> None:
-        await self._subscription.cancel()
+        if self._subscription is not None:
+            await self._subscription.cancel()
+            self._subscription = None
         for task in self._bindings.values():
             task.cancel()
         await asyncio.gather(*self._bindings.values(), return_exceptions=True)

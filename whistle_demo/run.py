@@ -41,7 +41,12 @@ CALLERS = (
     DemoCaller(
         "sales", "+14155550101", "1", "asks for sales: Alice and Bob ring, Bob is busy, Alice answers"
     ),
-    DemoCaller("support", "+14155550102", "2", "asks for Carol, who never answers: handed to voicemail"),
+    DemoCaller(
+        "support",
+        "+14155550102",
+        "2",
+        "asks for Carol, who never answers: offered to voicemail (no voicemail whapp yet)",
+    ),
     DemoCaller("operator", "+14155550103", "0", "dials 0 for the operator, who answers"),
     DemoCaller("silent", "+14155550104", "", "presses nothing: the attendant asks again, then gives up"),
 )

@@ -89,7 +89,7 @@ class Timeline:
     async def _on_message(self, delivery: Delivery) -> None:
         message = delivery.message
         if delivery.exchange == "whapps":
-            text = f"handed to {delivery.routing_key}"
+            text = f"offered to {delivery.routing_key} (taken only if that whapp runs)"
         else:
             text = _describe(message) or ""
         if not text:

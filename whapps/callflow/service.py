@@ -34,6 +34,7 @@ class Routed:
     account_id: str
     match: Match
     request: Mapping[str, Any]
+    expiry: asyncio.TimerHandle  # forgets the call if no route_win comes
 
 
 class Callflow(Whapp):
@@ -48,6 +49,9 @@ class Callflow(Whapp):
         self._routed: dict[str, Routed] = {}
 
     async def teardown(self) -> None:
+        for routed in self._routed.values():
+            routed.expiry.cancel()
+        self._routed.clear()
         await self.events.stop()
         await self.lookup.close()
 
@@ -75,9 +79,11 @@ class Callflow(Whapp):
         if match is None:
             log.info("account %s has no callflow for %s", account_id, number, extra=where)
             return
-        self._routed[call_id] = Routed(account_id, match, request)
+        if (earlier := self._routed.pop(call_id, None)) is not None:  # routed again (a transfer)
+            earlier.expiry.cancel()
+        expiry = asyncio.get_running_loop().call_later(ROUTE_WIN_WAIT, self._not_won, call_id)
+        self._routed[call_id] = Routed(account_id, match, request, expiry)
         self.events.watch(call_id)  # bound while the call parks, not after it is won
-        asyncio.get_running_loop().call_later(ROUTE_WIN_WAIT, self._not_won, call_id)
         channel_vars = {"Account-ID": account_id, "Callflow-ID": str(match.callflow.get("_id"))}
         await self.bus.reply(
             request, self.bus.build("route_resp", {"Method": "park", "Custom-Channel-Vars": channel_vars})
@@ -101,6 +107,8 @@ class Callflow(Whapp):
         win = delivery.message
         call_id = str(win["Call-ID"])
         routed = self._routed.pop(call_id, None)
+        if routed is not None:
+            routed.expiry.cancel()
         if routed is None:
             log.warning("route_win for a call we did not route (or routed too long ago)",
                         extra={"call_id": call_id})  # fmt: skip

@@ -3,8 +3,9 @@
 * ``authn_req`` (pool ``registrar.authn_req``): the account by the realm (``accounts/listing_by_realm``),
   the device by its SIP username (``devices/sip_credentials``), answered with ``authn_resp``: the
   password, and the channel variables that tag the device's calls (Account-ID, Authorizing-ID...). An
-  unknown realm or user, a disabled account or device, or a device without a password gets no answer
-  (logged): ecallmgr's directory fetch then answers "not found" and FreeSWITCH rejects the REGISTER.
+  unknown realm or user, a disabled account or device, or a device without a password gets
+  ``Auth-Method: error`` with the reason (logged too): ecallmgr's directory fetch then answers "not
+  found" at once and FreeSWITCH rejects the REGISTER.
 * ``registration_success`` and ``registration_flush`` (one exclusive queue per instance, both on it so
   that a device's registration and its end stay in order): every instance keeps every registration.
 * ``registration_query`` (pool ``registrar.registration_query``): any one instance answers, with the
