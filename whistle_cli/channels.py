@@ -16,7 +16,7 @@ import click
 from whistle_common.cli import open_bus, run
 from whistle_common.config import Settings
 
-DEFAULT_WAIT = 1.0
+DEFAULT_WAIT = 3.0  # seconds: each ecallmgr asks its nodes (1 s at most each, all at once) first
 HEADER = ("CALL-ID", "ECALLMGR", "NODE", "STATE", "FROM", "TO", "APP", "AGE", "ANSWERED", "CONTROL")
 
 
