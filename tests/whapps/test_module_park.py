@@ -11,7 +11,7 @@ import pytest
 
 from tests.whapps.scripted import CallflowHarness, ScriptedSwitch
 from whapps.callflow.modules.park import DEFAULT_HOLD, PLACED_IN_SLOT, SLOT_EMPTY, SLOT_IN_USE, slot_doc_id
-from whistle_common.bus import Bus, Delivery
+from whistle_common.bus import Bus, Delivery, QueueSpec
 from whistle_common.store import NotFound, account_db
 
 WAIT = 5.0
@@ -208,3 +208,58 @@ async def test_a_slot_that_is_not_a_number_fails() -> None:
         switch = HoldingSwitch(h.switch_bus)
         await h.run(switch, park(action="retrieve"), capture_group="abc")
         assert switch.applications() == ["play", "hangup"]
+
+
+async def answer_channels(h: CallflowHarness, live: set[str]) -> None:
+    """An ecallmgr on the harness's bus whose nodes hold the channels ``live``."""
+
+    async def on_request(delivery: Delivery) -> None:
+        asked = delivery.message.get("Call-ID")
+        channels = [{"Call-ID": c, "Media-Node": "fs1"} for c in sorted(live) if asked in (None, c)]
+        await h.switch_bus.reply(
+            delivery.message, h.switch_bus.build("channels_resp", {"Channels": channels})
+        )
+
+    await h.switch_bus.consume(
+        QueueSpec("fake-ecallmgr.channels", durable=False, exclusive=True, auto_delete=True),
+        on_request,
+        bindings=[("resource", "channels.req")],
+    )
+
+
+async def test_retrieving_a_slot_whose_call_is_gone_does_not_intercept_anything() -> None:
+    async with CallflowHarness() as h:
+        await h.account()
+        await answer_channels(h, live={"someone-else"})
+        await occupy(h, "6", "gone-call")  # real FreeSWITCH's intercept of a gone uuid says nothing
+        switch = HoldingSwitch(h.switch_bus)
+        await h.run(switch, park({"_": say("sorry")}, action="retrieve", slot="6"))
+        assert switch.applications() == ["play", "play", "hangup"]
+        assert media(switch) == [SLOT_EMPTY, "/system_media/sorry"]
+        assert await slot(h, "6") is None
+
+
+async def test_a_slot_held_by_a_call_that_is_gone_is_free_to_park_in() -> None:
+    async with CallflowHarness() as h:
+        await h.account()
+        await answer_channels(h, live=set())
+        await occupy(h, "5", "gone-call")  # its parker stopped before the call ended: nobody freed it
+        parked = HoldingSwitch(h.switch_bus)
+        parking = asyncio.create_task(h.run(parked, park(slot="5")))
+        await asyncio.wait_for(parked.holding.wait(), WAIT)
+        doc = await slot(h, "5")
+        assert doc is not None and doc["call_id"] == parked.call_id
+        await parked.hangup()
+        await asyncio.wait_for(parking, WAIT)
+
+
+async def test_a_retrieval_that_fails_puts_the_parked_call_back_in_its_slot() -> None:
+    async with CallflowHarness() as h:
+        await h.account()
+        await answer_channels(h, live={"waiting-call"})
+        await occupy(h, "7", "waiting-call")
+        switch = h.switch(failures={"intercept": "throw"})  # e.g. the two calls are on different nodes
+        await h.run(switch, park({"_": say("sorry")}, action="retrieve", slot="7"))
+        assert switch.applications()[:2] == ["intercept", "play"]
+        doc = await slot(h, "7")
+        assert doc is not None and doc["call_id"] == "waiting-call"  # still parked, retrievable again

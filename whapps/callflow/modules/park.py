@@ -13,7 +13,9 @@ The slot number comes from ``data.slot``, else from the dialled number's capture
   waits for the call to end. An empty slot: a prompt, then ``_``.
 * ``auto``: retrieve when the slot holds a call, park otherwise.
 
-Both calls must be on the same FreeSWITCH node (intercept is local to a node).
+Both calls must be on the same FreeSWITCH node (intercept is local to a node). Whether a parked call is
+still there is asked of the ecallmgrs (``channels_req``): a slot whose call is gone is free again, and a
+retrieval that fails puts the slot back.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from whapps.call import COMMAND_TIMEOUT, CallHungUp
+from whapps.call import COMMAND_TIMEOUT, CallHungUp, CommandFailed, CommandTimeout
 from whapps.callflow import media
 from whapps.callflow.flow import STOP, FlowContext, ModuleFailed, Next, Outcome, module
 from whapps.callflow.media import media_path
@@ -36,6 +38,7 @@ SLOT_IN_USE = media.PARK_SLOT_IN_USE
 SLOT_EMPTY = media.PARK_SLOT_EMPTY
 PLACED_IN_SLOT = media.PARK_PLACED
 DEFAULT_HOLD = media.HOLD_MUSIC
+ALIVE_WAIT = 0.5  # seconds to hear from the ecallmgrs whether a parked call is still there
 
 
 def slot_doc_id(slot: str) -> str:
@@ -71,11 +74,33 @@ async def _take_slot(ctx: FlowContext, slot: str) -> bool:
         "caller_id_number": call.caller_id_number,
         "parked_at": int(time.time()),
     }
+    db = account_db(ctx.account_id)
     try:
-        await ctx.whapp.store.save(account_db(ctx.account_id), doc)
+        await ctx.whapp.store.save(db, doc)
     except DocumentConflict:
-        return False
+        held = await _slot_doc(ctx, slot)
+        if held is None or await _alive(ctx, str(held.get("call_id"))):
+            return False
+        # its call ended while nobody watched it (its callflow instance stopped): the slot is free
+        log.info("park slot %s held a call that is gone: taking it", slot, extra={"call_id": call.call_id})
+        try:
+            await ctx.whapp.store.delete(db, held["_id"], held["_rev"])
+            await ctx.whapp.store.save(db, doc)
+        except (DocumentConflict, NotFound):
+            return False
     return True
+
+
+async def _alive(ctx: FlowContext, call_id: str) -> bool:
+    """Whether ``call_id`` is a live channel, as the ecallmgrs say (``channels_req``). Nobody answering
+    is not knowing: taken as alive, so a slot is never taken from a call that may still be there."""
+    request = ctx.whapp.bus.build("channels_req", {"Call-ID": call_id})
+
+    def lists_it(reply: Mapping[str, Any]) -> bool:
+        return any(channel.get("Call-ID") == call_id for channel in reply.get("Channels") or [])
+
+    replies = await ctx.whapp.bus.collect(request, timeout=ALIVE_WAIT, until=lists_it)
+    return not replies or any(lists_it(reply) for reply in replies)
 
 
 async def _free_slot(ctx: FlowContext, slot: str, call_id: str) -> bool:
@@ -154,7 +179,18 @@ async def _retrieve(ctx: FlowContext, slot: str | None) -> Outcome:
         await call.play(SLOT_EMPTY)
         return Next("_")
     parked = str(doc["call_id"])
-    response = await call.intercept(parked)
+    if not await _alive(ctx, parked):  # FreeSWITCH's intercept of a gone call just does nothing
+        log.warning("parked call %s in slot %s is gone", parked, slot, extra=where)
+        await call.play(SLOT_EMPTY)
+        return Next("_")
+    try:
+        response = await call.intercept(parked)
+    except (CommandFailed, CommandTimeout) as error:
+        # not connected: the parked caller stays parked, and retrievable again
+        await ctx.whapp.store.save(account_db(ctx.account_id), {k: v for k, v in doc.items() if k != "_rev"})
+        log.error("could not retrieve %s from slot %s: %s", parked, slot, error, extra=where)
+        await call.play(media.CANNOT_COMPLETE)
+        return Next("_")
     if response.startswith("-ERR"):
         log.warning("parked call %s in slot %s is gone: %s", parked, slot, response, extra=where)
         await call.play(SLOT_EMPTY)
