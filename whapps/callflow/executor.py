@@ -36,7 +36,7 @@ async def run_flow(ctx: FlowContext, flow: Mapping[str, Any]) -> None:
     """Run ``flow`` (an action node) for ``ctx.call`` to its end, then hang up and forget the call."""
     call = ctx.call
     modules = load()
-    stack: list[Mapping[str, Any]] = []  # where to go when a branched-to flow stops
+    stack: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []  # (node, its callflow) to come back to
     branches = 0
     node: Mapping[str, Any] | None = flow
     handed_off = False
@@ -65,12 +65,14 @@ async def run_flow(ctx: FlowContext, flow: Mapping[str, Any]) -> None:
                     await _fail(ctx)
                     return
                 if (resume := _child(node, "_")) is not None:
-                    stack.append(resume)
+                    stack.append((resume, ctx.callflow))
+                if outcome.callflow_id:  # logs name the callflow that runs now
+                    ctx.callflow = {"_id": outcome.callflow_id, "flow": outcome.flow}
                 node = outcome.flow
                 continue
             node = _child(node, outcome.key) if isinstance(outcome, Next) else None
             if node is None and stack:
-                node = stack.pop()
+                node, ctx.callflow = stack.pop()
     except CallHungUp:
         log.info("callflow %s: the caller hung up", ctx.callflow_id, extra={"call_id": call.call_id})
     except asyncio.CancelledError:
