@@ -20,7 +20,7 @@ play                       ``set playback_terminators=<keys|none>``, ``playback 
 tones                      ``set playback_terminators=..``, ``playback tone_stream://[v=V;][l=R;]%(on,off,f..);..``
 say                        ``say <lang> <type> <method> [<gender>] <text>``
 record                     ``set playback_terminators=..``, ``record <path> <limit> <threshold> <hits>``
-record_call                start: ``record_session <path> [<limit>]``;
+record_call                start: ``record_session <path> [+<limit>]``;
                            stop: ``stop_record_session <path|all>`` (paths confined as for record)
 play_and_collect_digits    ``play_and_get_digits min max tries timeout terminators file invalid_file
                            collected_digits regex``
@@ -254,7 +254,7 @@ def _record_call(command: Mapping[str, Any], call_id: str, other_leg: str | None
         raise CommandRefused("invalid", "record_call start needs a Media-Name")
     args = [_recording_path(name)]
     if command.get("Time-Limit"):
-        args.append(str(int(command["Time-Limit"])))
+        args.append(f"+{int(command['Time-Limit'])}")  # mod_dptools reads the limit after " +"
     return Plan(apps=(FsApp("record_session", " ".join(args)),))
 
 

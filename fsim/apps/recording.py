@@ -95,11 +95,14 @@ def stop_all(channel: Channel, cause: str) -> int:
 
 @application("record_session")
 async def record_session(channel: Channel, data: str) -> None:
-    """``record_session <path> [<limit seconds>]``."""
-    args = data.split()
-    if args:
-        limit = int(args[1]) if len(args) > 1 and args[1].isdigit() and int(args[1]) > 0 else None
-        start(channel, args[0], limit)
+    """``record_session <path> [+<limit seconds>]``: as mod_dptools, the limit is what follows a `` +``
+    (anything else belongs to the path)."""
+    path, plus, limit_text = data.strip().rpartition(" +")
+    if not plus:
+        path, limit_text = data.strip(), ""
+    limit = int(limit_text) if limit_text.isdigit() and int(limit_text) > 0 else None
+    if path:
+        start(channel, path.strip(), limit)
 
 
 @application("stop_record_session")

@@ -22,7 +22,7 @@ def recording_dir(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_start_records_the_session_into_the_recording_directory_with_its_limit() -> None:
     assert apps(**{"Record-Action": "start", "Media-Name": "call.mp3", "Time-Limit": 600}) == [
-        ("record_session", "/var/rec/call.mp3 600")
+        ("record_session", "/var/rec/call.mp3 +600")
     ]
     assert apps(**{"Record-Action": "start", "Media-Name": "/var/rec/sub/call.wav"}) == [
         ("record_session", "/var/rec/sub/call.wav")

@@ -160,6 +160,20 @@ async def test_record_session_and_uuid_record(tmp_path: Path) -> None:
     await switch.hangup_all()
 
 
+async def test_record_session_takes_its_limit_after_a_plus_as_mod_dptools_does(tmp_path: Path) -> None:
+    switch = make_switch()
+    log = EventLog(switch)
+    a_uuid = await originate_parked(switch, log)
+    limited = tmp_path / "limited.wav"
+    await run_app(switch, log, a_uuid, "record_session", f"{limited} +1")
+    await run_app(switch, log, a_uuid, "playback", "silence_stream://3000")
+    stops = [e for e in log.events if e.name == "RECORD_STOP" and e.get("Record-File-Path") == str(limited)]
+    assert len(stops) == 1  # ended by its one-second limit, during the three seconds of playback
+    with wave.open(str(limited)) as recorded:
+        assert recorded.getnframes() <= 8000 * 1.5
+    await switch.hangup_all()
+
+
 async def pagd(switch, log, a_uuid, b_uuid, arg: str, digits: str, *, wait_prompt: bool = True):  # type: ignore[no-untyped-def]
     mark = log.mark()
     task = asyncio.create_task(run_app(switch, log, a_uuid, "play_and_get_digits", arg))

@@ -72,6 +72,13 @@ async def test_confirmed_messages_before_during_and_after_a_broker_restart_are_e
         with pytest.raises(PublishFailed):
             async with asyncio.timeout(WAIT):
                 await publisher.send(cdr(publisher, "lost"), confirm=False)
+        # A confirmed publish gives up at its deadline, even while there is no connection to wait on.
+        transport = publisher.transport
+        deadline, transport.publish_timeout = transport.publish_timeout, 0.5  # type: ignore[attr-defined]
+        with pytest.raises(PublishFailed):
+            async with asyncio.timeout(WAIT):
+                await publisher.send(cdr(publisher, "given-up"))
+        transport.publish_timeout = deadline  # type: ignore[attr-defined]
         # Published while the broker is down: each send retries until the broker is back and confirms.
         sending = asyncio.gather(*(publisher.send(cdr(publisher, call_id)) for call_id in during))
         await asyncio.to_thread(owned_broker.start)

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import struct
 import uuid as uuidlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,19 +204,20 @@ class _FrameBatch:
                 if channel is None or channel.is_closed:
                     log.warning("%s: %d bytes of messages lost with their channel", self.name, len(payload))
                     continue
-                # A future of the channel: aiormq rejects it when the channel or connection closes, so
-                # this never waits for a socket that is gone; the timeout covers a writer that is stuck.
-                drained = channel.create_future()
+                # Written, or lost with its channel: never dropped while the channel lives on, or the
+                # delivery tags already taken for these frames would be acked for later messages. A
+                # broker that stops reading (a memory alarm) holds this up; confirmed publishers time
+                # out meanwhile and retry (at-least-once).
+                drained = channel.create_future()  # aiormq rejects it when the channel closes
+                frame = aiormq.abc.ChannelFrame(payload=payload, should_close=False, drain_future=drained)
                 try:
-                    async with asyncio.timeout(self.timeout):
-                        await channel.write_queue.put(
-                            aiormq.abc.ChannelFrame(payload=payload, should_close=False, drain_future=drained)
-                        )
-                        await drained
+                    await _until_closed(channel, channel.write_queue.put(frame))
+                    await drained
                 except (*_CONNECTION_ERRORS, *_CHANNEL_ERRORS, asyncio.CancelledError) as exc:
                     if isinstance(exc, asyncio.CancelledError) and _cancelled():
                         raise
-                    log.warning("%s: %d bytes of messages not written: %r", self.name, len(payload), exc)
+                    log.warning("%s: %d bytes of messages lost with their channel: %r", self.name,
+                                len(payload), exc)  # fmt: skip
                 self._wake_publishers()
         finally:
             self._flusher = None
@@ -226,6 +227,20 @@ class _FrameBatch:
         flushed, self._flushed = self._flushed, None
         if flushed is not None and not flushed.done():
             flushed.set_result(None)
+
+
+async def _until_closed(channel: aiormq.abc.AbstractChannel, operation: Awaitable[None]) -> None:
+    """Run ``operation``; ChannelInvalidStateError if the channel closes first (``operation`` dropped)."""
+    task = asyncio.ensure_future(operation)
+    closing = channel.closing
+    try:
+        await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+    if not task.done() or task.cancelled():
+        raise aiormq.exceptions.ChannelInvalidStateError("channel closed")
+    task.result()
 
 
 def _cancelled() -> bool:
@@ -394,18 +409,19 @@ class AmqpTransport:
         while True:
             remaining = deadline - asyncio.get_running_loop().time()
             try:
-                confirmation = self._enqueue_confirmed(
-                    await self._channel(self._confirming).get_underlay_channel(),
-                    exchange, routing_key, body, content_type, headers, delivery_mode, mandatory,
-                )  # fmt: skip
-                try:
-                    async with asyncio.timeout(max(remaining, 0.01)):
+                # the deadline covers waiting for the connection too: aio-pika waits for ever otherwise
+                async with asyncio.timeout(max(remaining, 0.01)):
+                    confirmation = self._enqueue_confirmed(
+                        await self._channel(self._confirming).get_underlay_channel(),
+                        exchange, routing_key, body, content_type, headers, delivery_mode, mandatory,
+                    )  # fmt: skip
+                    try:
                         frame = await confirmation
-                except asyncio.CancelledError as exc:
-                    if _cancelled():
-                        raise
-                    # aiormq failed the confirmation because the channel closed: like a lost connection.
-                    raise aiormq.exceptions.ChannelInvalidStateError("channel closed") from exc
+                    except asyncio.CancelledError as exc:
+                        if _cancelled():
+                            raise
+                        # aiormq failed the confirmation because the channel closed: a lost connection
+                        raise aiormq.exceptions.ChannelInvalidStateError("channel closed") from exc
             except _CHANNEL_ERRORS as exc:
                 raise PublishFailed(
                     f"broker closed the channel for {exchange!r} {routing_key!r}: {exc!r}"
