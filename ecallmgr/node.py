@@ -166,6 +166,8 @@ class FreeswitchNode:
         self.synced = asyncio.Event()  # set once the channels of the current connection are read
         self._starter: asyncio.Task[None] | None = None
         self._parks: set[asyncio.Task[None]] = set()  # route wins being sent, off the event reader
+        self._parking: dict[str, bool] = {}  # Call-ID -> destroyed meanwhile, while its park task runs
+        self._reading_channels: list[tuple[str, str]] | None = None  # CREATE/DESTROY seen during a resync
         self._closed = False
 
     def __repr__(self) -> str:
@@ -256,12 +258,20 @@ class FreeswitchNode:
     async def _on_connected(self, client: EslClient) -> None:
         """Re-read the node's channels and (re)adopt each one."""
         self.synced.clear()
+        self._reading_channels = []  # events go on while we ask: what they say is newer than the answer
         try:
             rows: list[dict[str, Any]] | None = parse_channels(await client.api("show channels as json"))
         except Exception:
             log.exception("node %s: could not read its channels", self.name)
             rows = None  # unknown, not none: no call is declared gone on that basis
-        self.channels = {str(row["uuid"]) for row in rows or []}
+        seen, self._reading_channels = self._reading_channels, None
+        if rows is not None:
+            self.channels = {str(row["uuid"]) for row in rows}
+        for event, uuid in seen:
+            if event == "CHANNEL_CREATE":
+                self.channels.add(uuid)
+            else:
+                self.channels.discard(uuid)
         self.resyncs += 1
         log.info("node %s: connected, %d channels", self.name, len(self.channels))
         for call_id in list(self.channels):
@@ -269,7 +279,7 @@ class FreeswitchNode:
         resync = getattr(self.control_manager, "resync", None)
         if rows is not None and resync is not None:
             try:
-                await _maybe_await(resync(self.name, self.channels))
+                await _maybe_await(resync(self.name, self.channels, self._exists))
             except Exception:
                 log.exception("node %s: could not end the calls that went while it was away", self.name)
         self.synced.set()
@@ -304,8 +314,15 @@ class FreeswitchNode:
         if name == "CHANNEL_CREATE":
             if uuid := fs.get("Unique-ID"):
                 self.channels.add(uuid)
+                if self._reading_channels is not None:
+                    self._reading_channels.append((name, uuid))
         elif name == "CHANNEL_DESTROY":
-            self.channels.discard(fs.get("Unique-ID") or "")
+            uuid = fs.get("Unique-ID") or ""
+            self.channels.discard(uuid)
+            if uuid in self._parking:
+                self._parking[uuid] = True
+            if self._reading_channels is not None:
+                self._reading_channels.append((name, uuid))
         elif name == "HEARTBEAT":
             self.last_heartbeat = time.time()
             return
@@ -314,6 +331,8 @@ class FreeswitchNode:
         elif name == "CHANNEL_PARK":
             # Adopting (declaring and consuming ctl.<Call-ID>) takes broker round trips: done inline it
             # would hold up every other event of the node, and the replies of its commands, meanwhile.
+            if uuid := fs.get("Unique-ID"):
+                self._parking[uuid] = False
             task = asyncio.get_running_loop().create_task(self._on_park(fs), name=f"park-{self.name}")
             self._parks.add(task)
             task.add_done_callback(self._parks.discard)
@@ -334,6 +353,17 @@ class FreeswitchNode:
             if handled is True:  # the call's control publishes this completion itself (with its Msg-ID)
                 return
         await self.publisher.handle(self.name, fs)
+
+    async def _exists(self, call_id: str) -> bool:
+        """``uuid_exists``: FreeSWITCH's own session table, not its (lagging) channel list. True when it
+        cannot tell: a call is never declared gone on a doubt."""
+        try:
+            return (await self.api(f"uuid_exists {call_id}")).strip() != "false"
+        except Exception as error:
+            log.warning(
+                "node %s: uuid_exists %s failed: %r", self.name, call_id, error, extra={"call_id": call_id}
+            )
+            return True
 
     async def _kill(self, call_id: str, why: str) -> None:
         log.error("node %s: hanging up %s: %s", self.name, call_id, why, extra={"call_id": call_id})
@@ -373,7 +403,7 @@ class FreeswitchNode:
                 if early:  # its winner is already sending commands nobody will run: end it, clearly
                     await self._kill(call_id, "its control queue could not be consumed")
                 return
-            if call_id not in self.channels:  # it hung up while we adopted it: nobody is to drive it
+            if self._parking.get(call_id):  # it hung up while we adopted it: nobody is to drive it
                 ended = getattr(self.control_manager, "ended", None)
                 if ended is not None:
                     ended(call_id)
@@ -384,6 +414,8 @@ class FreeswitchNode:
             raise
         except Exception:
             log.exception("node %s: route_win for %s failed", self.name, call_id, extra={"call_id": call_id})
+        finally:
+            self._parking.pop(call_id, None)
 
 
 async def _succeeded(future: asyncio.Future[None]) -> bool:

@@ -15,7 +15,7 @@ generic event publisher should skip it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from ecallmgr.control.queue import (
     DEFAULT_EXPIRES_MS,
@@ -113,11 +113,17 @@ class CallControlManager:
         if control is not None:
             control.on_event({"Event-Name": "CHANNEL_DESTROY", "Unique-ID": call_id})
 
-    async def resync(self, node_name: str, live: set[str]) -> None:
-        """After a reconnect: the node's controlled calls that are no longer among its channels are gone."""
+    async def resync(
+        self, node_name: str, live: set[str], exists: Callable[[str], Awaitable[bool]] | None = None
+    ) -> None:
+        """After a reconnect: the node's controlled calls that are no longer among its channels are gone.
+        ``exists`` asks the node about each one first (its channel list can lag behind its calls)."""
         for control in list(self._calls.values()):
-            if control.node_name == node_name and control.call_id not in live:
-                await control.gone()
+            if control.node_name != node_name or control.call_id in live:
+                continue
+            if exists is not None and await exists(control.call_id):
+                continue
+            await control.gone()
 
     def _forget(self, control: CallControl) -> None:
         if self._calls.get(control.call_id) is control:

@@ -280,7 +280,12 @@ class DialplanFetch:
         request = build_route_req(self.bus, form)
         call_id, fetch_id = request["Call-ID"], request["Msg-ID"]
         declaring = self._declaring(call_id)  # beside the collect: most calls are parked
-        replies = await self.bus.collect(request, timeout=self.timeout, until=is_definitive)
+        try:
+            replies = await self.bus.collect(request, timeout=self.timeout, until=is_definitive)
+        except BaseException:
+            if declaring is not None:
+                self._undeclare(call_id, declaring)
+            raise
         winner = choose(replies)
         parked = winner is not None and winner.get("Method") == "park" and bool(winner.get("Server-ID"))
         if declaring is not None and not parked:
