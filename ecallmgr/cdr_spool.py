@@ -71,7 +71,10 @@ class CdrSpool:
                     raise ValueError("not a CDR message")
             except (OSError, ValueError) as error:
                 log.error("spooled CDR %s is unreadable (%s): kept aside as .bad", path.name, error)
-                path.rename(path.with_suffix(".bad"))
+                try:
+                    path.rename(path.with_suffix(".bad"))
+                except OSError as rename_error:  # gone meanwhile, or read-only: it is skipped either way
+                    log.error("could not set %s aside: %s", path.name, rename_error)
                 continue
             found.append((path, message))
         return found
@@ -91,3 +94,8 @@ def _write_synced(path: Path, data: bytes) -> None:
         file.flush()
         os.fsync(file.fileno())
     os.replace(partial, path)  # whole or not at all: a crash never leaves half a CDR under its name
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a power cut too
+    finally:
+        os.close(directory)

@@ -16,7 +16,7 @@ import click
 from whistle_common.cli import open_bus, run
 from whistle_common.config import Settings
 
-DEFAULT_WAIT = 3.0  # seconds: each ecallmgr asks its nodes (1 s at most each, all at once) first
+DEFAULT_WAIT = 3.0  # seconds: each ecallmgr asks its nodes first (all at once; up to 2 s in two rounds)
 HEADER = ("CALL-ID", "ECALLMGR", "NODE", "STATE", "FROM", "TO", "APP", "AGE", "ANSWERED", "CONTROL")
 
 
