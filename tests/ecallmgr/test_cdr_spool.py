@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import ecallmgr.publisher as publisher_module
 from ecallmgr.cdr_spool import CdrSpool
 from ecallmgr.publisher import EventPublisher
-from tests.ecallmgr.test_publisher_cdr_retry import RefusingTransport
-from tests.fsim.recordings import events
-from whistle_common.bus import Bus, Delivery, MemoryBroker, MemoryTransport
+from tests.ecallmgr.test_publisher_cdr_retry import CdrReader, RefusingTransport, hangup_event
+from whistle_common.bus import Bus, MemoryBroker, MemoryTransport
 
 
 def test_kept_files_are_listed_oldest_first_and_a_broken_one_is_set_aside(tmp_path: Path) -> None:
@@ -30,43 +28,32 @@ async def test_a_cdr_unconfirmed_at_shutdown_is_published_by_the_next_start(
     tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setattr(publisher_module, "CDR_RETRY_FIRST", 0.01)
-    hangup = next(e for e in events("call-lifecycle-json") if e.name == "CHANNEL_HANGUP_COMPLETE")
-    call_id = hangup.get("Unique-ID")
+    hangup = hangup_event()
 
     # first run: the broker never confirms; ecallmgr stops with the CDR unsent
     down = Bus(RefusingTransport(MemoryBroker(), refusals=10**9), app_name="ecallmgr", node="first")
     await down.start()
     first = EventPublisher(down, spool=CdrSpool(tmp_path))
-    await first.handle("fs1", dict(hangup.headers))
+    await first.handle("fs1", hangup)
     await first.close(timeout=0.1)
     await down.close()
-    assert [message["Call-ID"] for _, message in CdrSpool(tmp_path).kept()] == [call_id]
+    assert [message["Call-ID"] for _, message in CdrSpool(tmp_path).kept()] == [hangup["Unique-ID"]]
 
     # next start: what was left goes out first, once, and leaves the spool
     broker = MemoryBroker()
     bus = Bus(MemoryTransport(broker), app_name="ecallmgr", node="second")
-    reader = Bus(MemoryTransport(broker), app_name="cdr", node="test")
     await bus.start()
-    await reader.start()
-    received: list[dict] = []
-    arrived = asyncio.Event()
-
-    async def store(delivery: Delivery) -> None:
-        received.append(delivery.message)
-        arrived.set()
-
-    await reader.consume(f"cdr-{uuid.uuid4().hex[:8]}", store, bindings=[("callevt", "cdr.*")])
+    reader = await CdrReader(broker).start()
     second = EventPublisher(bus, spool=CdrSpool(tmp_path))
     try:
         assert second.replay_spool() == 1
-        async with asyncio.timeout(10):
-            await arrived.wait()
+        await reader.first()
         await second.flush(10)
     finally:
         await second.close()
-        await reader.close()
+        await reader.bus.close()
         await bus.close()
-    assert [message["Call-ID"] for message in received] == [call_id]
+    assert [message["Call-ID"] for message in reader.received] == [hangup["Unique-ID"]]
     assert CdrSpool(tmp_path).kept() == []
 
 
@@ -76,25 +63,16 @@ class FullDisk(CdrSpool):
 
 
 async def test_a_spool_that_cannot_be_written_still_lets_the_cdr_out(tmp_path: Path) -> None:
-    hangup = next(e for e in events("call-lifecycle-json") if e.name == "CHANNEL_HANGUP_COMPLETE")
     broker = MemoryBroker()
     bus = Bus(MemoryTransport(broker), app_name="ecallmgr", node="full")
-    reader = Bus(MemoryTransport(broker), app_name="cdr", node="test")
     await bus.start()
-    await reader.start()
-    arrived = asyncio.Event()
-
-    async def store(delivery: Delivery) -> None:
-        arrived.set()
-
-    await reader.consume(f"cdr-{uuid.uuid4().hex[:8]}", store, bindings=[("callevt", "cdr.*")])
+    reader = await CdrReader(broker).start()
     publisher = EventPublisher(bus, spool=FullDisk(tmp_path))
     try:
-        await publisher.handle("fs1", dict(hangup.headers))
-        async with asyncio.timeout(10):
-            await arrived.wait()
+        await publisher.handle("fs1", hangup_event())
+        await reader.first()
     finally:
         await publisher.close()
-        await reader.close()
+        await reader.bus.close()
         await bus.close()
     assert publisher.stats.cdrs == 1

@@ -26,32 +26,50 @@ class RefusingTransport(MemoryTransport):
         await super().publish(exchange, routing_key, body, **options)
 
 
+class CdrReader:
+    """The cdr whapp's side on an in-memory broker: every CDR that arrives, and a wait for the first."""
+
+    def __init__(self, broker: MemoryBroker) -> None:
+        self.bus = Bus(MemoryTransport(broker), app_name="cdr", node="test")
+        self.received: list[dict] = []
+        self.arrived = asyncio.Event()
+
+    async def start(self) -> CdrReader:
+        await self.bus.start()
+        await self.bus.consume(f"cdr-{uuid.uuid4().hex[:8]}", self._store, bindings=[("callevt", "cdr.*")])
+        return self
+
+    async def _store(self, delivery: Delivery) -> None:
+        self.received.append(delivery.message)
+        self.arrived.set()
+
+    async def first(self, timeout: float = 10) -> None:
+        async with asyncio.timeout(timeout):
+            await self.arrived.wait()
+
+
+def hangup_event() -> dict[str, str]:
+    """The recorded CHANNEL_HANGUP_COMPLETE of a call (what a CDR is made of)."""
+    hangup = next(e for e in events("call-lifecycle-json") if e.name == "CHANNEL_HANGUP_COMPLETE")
+    return dict(hangup.headers)
+
+
 async def test_a_cdr_the_broker_refuses_is_retried_until_confirmed_once(monkeypatch) -> None:
     monkeypatch.setattr(publisher_module, "CDR_RETRY_FIRST", 0.01)
     broker = MemoryBroker()
     bus = Bus(RefusingTransport(broker, refusals=3), app_name="ecallmgr", node="test")
-    reader = Bus(MemoryTransport(broker), app_name="cdr", node="test")
     await bus.start()
-    await reader.start()
-    received: list[dict] = []
-    arrived = asyncio.Event()
-
-    async def store(delivery: Delivery) -> None:
-        received.append(delivery.message)
-        arrived.set()
-
-    await reader.consume(f"cdr-{uuid.uuid4().hex[:8]}", store, bindings=[("callevt", "cdr.*")])
-    hangup = next(e for e in events("call-lifecycle-json") if e.name == "CHANNEL_HANGUP_COMPLETE")
+    reader = await CdrReader(broker).start()
+    hangup = hangup_event()
     publisher = EventPublisher(bus)
     try:
-        await publisher.handle("fs1", dict(hangup.headers))
-        async with asyncio.timeout(10):
-            await arrived.wait()
+        await publisher.handle("fs1", hangup)
+        await reader.first()
         await publisher.flush(10)
     finally:
         await publisher.close()
-        await reader.close()
+        await reader.bus.close()
         await bus.close()
 
-    assert [m["Call-ID"] for m in received] == [hangup.get("Unique-ID")]
+    assert [m["Call-ID"] for m in reader.received] == [hangup["Unique-ID"]]
     assert publisher.stats.cdrs == 1 and publisher.stats.errors == 0
