@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from whapps.call import BridgeResult
-from whapps.callflow.flow import FlowContext, ModuleFailed
+from whapps.callflow.flow import STOP, FlowContext, ModuleFailed, Next, Outcome
 from whistle_common.store import NotFound, account_db
 
 DIALLABLE = re.compile(r"^\+?[0-9*#]+$")  # a number we may dial out or forward to, nothing more
@@ -206,3 +206,9 @@ async def bridge(
     log.info("bridge to %d endpoint(s): %s", len(endpoints), result.disposition,
              extra={"call_id": ctx.call.call_id})  # fmt: skip
     return result
+
+
+def bridged(result: BridgeResult) -> Outcome:
+    """Where a flow goes after a bridge: answered, it ends with the call; else to the child named by the
+    failure (NO_ANSWER, USER_BUSY...), or ``_``."""
+    return STOP if result.answered else Next(result.disposition)

@@ -10,8 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from whapps.callflow.endpoints import DEFAULT_TIMEOUT, Ring, bridge, bridge_timeout, device_endpoints_by_id
-from whapps.callflow.flow import NEXT, STOP, FlowContext, Next, Outcome, module
+from whapps.callflow.endpoints import (
+    DEFAULT_TIMEOUT,
+    Ring,
+    bridge,
+    bridge_timeout,
+    bridged,
+    device_endpoints_by_id,
+)
+from whapps.callflow.flow import NEXT, FlowContext, Outcome, module
 
 
 @module("device")
@@ -33,4 +40,4 @@ async def device(ctx: FlowContext, data: Mapping[str, Any]) -> Outcome:
         strategy=str(data.get("dial_strategy", "simultaneous")),
         suppress_clid=bool(data.get("suppress_clid", False)),
     )
-    return STOP if result.answered else Next(result.disposition)
+    return bridged(result)

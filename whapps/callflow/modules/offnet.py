@@ -15,8 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from whapps.callflow.endpoints import DIALLABLE, Endpoint, bridge
-from whapps.callflow.flow import STOP, FlowContext, ModuleFailed, Next, Outcome, module
+from whapps.callflow.endpoints import DIALLABLE, Endpoint, bridge, bridged
+from whapps.callflow.flow import FlowContext, ModuleFailed, Next, Outcome, module
 
 log = logging.getLogger(__name__)
 
@@ -105,4 +105,4 @@ async def offnet(ctx: FlowContext, data: Mapping[str, Any]) -> Outcome:
         suppress_clid=bool(data.get("suppress_clid", False)),
         **fields,
     )
-    return STOP if result.answered else Next(result.disposition)
+    return bridged(result)

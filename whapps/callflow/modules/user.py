@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from whapps.callflow.endpoints import DEFAULT_TIMEOUT, Ring, bridge, bridge_timeout, user_endpoints
-from whapps.callflow.flow import NEXT, STOP, FlowContext, Next, Outcome, module
+from whapps.callflow.endpoints import DEFAULT_TIMEOUT, Ring, bridge, bridge_timeout, bridged, user_endpoints
+from whapps.callflow.flow import NEXT, FlowContext, Outcome, module
 
 
 def _order(endpoints: list[dict[str, Any]], first: list[str]) -> list[dict[str, Any]]:
@@ -58,4 +58,4 @@ async def user(ctx: FlowContext, data: Mapping[str, Any]) -> Outcome:
         suppress_clid=bool(data.get("suppress_clid", False)),
         **fields,
     )
-    return STOP if result.answered else Next(result.disposition)
+    return bridged(result)
