@@ -211,7 +211,10 @@ class _FrameBatch:
                 drained = channel.create_future()  # aiormq rejects it when the channel closes
                 frame = aiormq.abc.ChannelFrame(payload=payload, should_close=False, drain_future=drained)
                 try:
-                    await _until_closed(channel, channel.write_queue.put(frame))
+                    try:
+                        channel.write_queue.put_nowait(frame)  # the usual case: room in the writer's queue
+                    except asyncio.QueueFull:
+                        await _until_closed(channel, channel.write_queue.put(frame))
                     await drained
                 except (*_CONNECTION_ERRORS, *_CHANNEL_ERRORS, asyncio.CancelledError) as exc:
                     if isinstance(exc, asyncio.CancelledError) and _cancelled():
