@@ -114,8 +114,12 @@ async def _run_node(
 
 
 async def _fail(ctx: FlowContext) -> None:
-    """Tell the caller something went wrong; the flow's end hangs up."""
+    """Tell the caller something went wrong (if they are still there); the flow's end hangs up."""
+    if ctx.call.hung_up:
+        return
     try:
         await ctx.call.play(FAILURE_MEDIA)
+    except CallHungUp:
+        return  # they left while we were about to tell them
     except CallError as error:
         log.warning("could not play the failure prompt: %s", error, extra={"call_id": ctx.call.call_id})
