@@ -37,44 +37,18 @@ import orjson
 
 from ecallmgr.esl import EslClient, Event
 from ecallmgr.fetch.route_win import PendingRouteWins, RouteWinner, send_route_win
-from ecallmgr.publisher import EventPublisher
+from ecallmgr.publisher import FLUSHES, REGISTER, EventPublisher
+from ecallmgr.translate.call_event import CUSTOM_EVENTS, EXECUTE_EVENTS, PUBLISHED_AS_IS
 from whistle_common.bus import Bus
 
 log = logging.getLogger("ecallmgr.node")
 
-CHANNEL_EVENTS = (
-    "CHANNEL_CREATE",
-    "CHANNEL_DESTROY",
-    "CHANNEL_ANSWER",
-    "CHANNEL_PROGRESS",
-    "CHANNEL_PROGRESS_MEDIA",
-    "CHANNEL_BRIDGE",
-    "CHANNEL_UNBRIDGE",
-    "CHANNEL_HOLD",
-    "CHANNEL_UNHOLD",
-    "CHANNEL_EXECUTE",
-    "CHANNEL_EXECUTE_COMPLETE",
-    "CHANNEL_PARK",
-    "CHANNEL_HANGUP",
-    "CHANNEL_HANGUP_COMPLETE",
-    "CALL_SECURE",
-    "DTMF",
-    "DETECTED_TONE",
-    "RECORD_START",
-    "RECORD_STOP",
+# What is translated onto the bus (ecallmgr.translate), plus what the node acts on itself: parks (route_win)
+# and hangups (the CDR). One list, so that a new translated event cannot be left unsubscribed.
+CHANNEL_EVENTS = tuple(
+    sorted(PUBLISHED_AS_IS | EXECUTE_EVENTS | {"CHANNEL_PARK", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"})
 )
-CUSTOM_SUBCLASSES = (
-    "sofia::register",
-    "sofia::unregister",
-    "sofia::expire",
-    "conference::maintenance",
-    "sofia::transferor",
-    "sofia::transferee",
-    "sofia::replaced",
-    "sofia::intercepted",
-    "loopback::bowout",
-    "kazoo::noop",
-)
+CUSTOM_SUBCLASSES = tuple(sorted({*CUSTOM_EVENTS, REGISTER, *FLUSHES, "conference::maintenance"}))
 SUBSCRIPTIONS = ("BACKGROUND_JOB", "HEARTBEAT", *CHANNEL_EVENTS, "CUSTOM", *CUSTOM_SUBCLASSES)
 CONTROL_QUEUE_PREFIX = "ctl."
 

@@ -7,17 +7,10 @@ import time
 import pytest
 
 from ecallmgr.translate import FS_TO_KAZOO, KAZOO_TO_FS, call_event, event_name, kazoo_application_name
+from tests.ecallmgr.translate_inputs import CALL_RECORDINGS, ORIGIN
 from tests.fsim.recordings import events
-from whistle_common.api.catalogue import Catalogue, Origin
+from whistle_common.api.catalogue import Catalogue
 
-ORIGIN = Origin("ecallmgr", "ecallmgr@test-host", "ecallmgr-test-queue")
-RECORDINGS = [
-    "call-lifecycle-json",
-    "call-lifecycle-plain",
-    "sip-call-json",
-    "sip-call-plain",
-    "xml-curl-sip-events-plain",
-]
 # Channel events the recordings hold that Kazoo does not publish on callevt.
 UNPUBLISHED = {
     "CHANNEL_STATE",
@@ -74,7 +67,7 @@ def assert_valid(message: dict) -> None:
     assert Catalogue.default().definition_for(message).name == "call_event"
 
 
-@pytest.mark.parametrize("name", RECORDINGS)
+@pytest.mark.parametrize("name", CALL_RECORDINGS)
 def test_every_recorded_event_is_published_valid_or_documented_as_unpublished(name: str) -> None:
     published = 0
     for fs in recorded(name):
@@ -265,7 +258,7 @@ def _best_microseconds(channel_events: list[dict[str, str]], repeats: int = 5, r
 
 
 def test_microseconds_per_event() -> None:
-    channel_events = [fs for name in RECORDINGS for fs in recorded(name)]
+    channel_events = [fs for name in CALL_RECORDINGS for fs in recorded(name)]
     published = [fs for fs in channel_events if call_event(fs, origin=ORIGIN) is not None]
     every = _best_microseconds(channel_events)
     only_published = _best_microseconds(published)

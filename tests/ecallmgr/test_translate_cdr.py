@@ -7,24 +7,16 @@ import math
 import pytest
 
 from ecallmgr.translate import cdr
+from tests.ecallmgr.translate_inputs import CALL_RECORDINGS, ORIGIN
 from tests.fsim.recordings import events
-from whistle_common.api.catalogue import Catalogue, Origin
-
-ORIGIN = Origin("ecallmgr", "ecallmgr@test-host", "ecallmgr-test-queue")
-RECORDINGS = [
-    "call-lifecycle-json",
-    "call-lifecycle-plain",
-    "sip-call-json",
-    "sip-call-plain",
-    "xml-curl-sip-events-plain",
-]
+from whistle_common.api.catalogue import Catalogue
 
 
 def hangups(name: str) -> list[dict[str, str]]:
     return [dict(e.headers) for e in events(name) if e.name == "CHANNEL_HANGUP_COMPLETE"]
 
 
-@pytest.mark.parametrize("name", RECORDINGS)
+@pytest.mark.parametrize("name", CALL_RECORDINGS)
 def test_every_recorded_hangup_complete_gives_a_valid_cdr(name: str) -> None:
     recorded = hangups(name)
     assert recorded

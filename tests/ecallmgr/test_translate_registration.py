@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from ecallmgr.translate import registration
+from tests.ecallmgr.translate_inputs import ORIGIN
 from tests.fsim.recordings import events
-from whistle_common.api.catalogue import Catalogue, Origin
+from whistle_common.api.catalogue import Catalogue
 
-ORIGIN = Origin("ecallmgr", "ecallmgr@test-host", "ecallmgr-test-queue")
 RECORDINGS = ["sip-call-json", "sip-call-plain", "xml-curl-sip-events-plain"]
 
 
