@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ecallmgr.fetch import xml
+from ecallmgr.fetch.form import Form, first_of
 from ecallmgr.fetch.route_win import (
     ECALLMGR_NODE_VAR,
     FETCH_ID_VAR,
@@ -31,7 +32,6 @@ from whistle_common.bus import Bus
 
 log = logging.getLogger(__name__)
 
-Form = Mapping[str, str]
 Reply = Mapping[str, Any]
 
 DEFAULT_ROUTE_TIMEOUT = 2.5  # seconds; well inside the xml_curl binding's timeout (5 s in freeswitch_conf)
@@ -42,22 +42,14 @@ _RANK = {"park": 0, "bridge": 1, "error": 2}
 FAILURE_CAUSES = "NORMAL_CLEARING,ORIGINATOR_CANCEL,CRASH"  # a bridge ending so stops: no next route
 
 
-def _first(form: Form, *names: str) -> str:
-    for name in names:
-        value = form.get(name)
-        if value:
-            return value
-    return ""
-
-
 def call_id_of(form: Form) -> str:
     """The channel's Unique-ID (the Call-ID on the bus), empty when the form has none."""
-    return _first(form, "Unique-ID", "Channel-Call-UUID", "Caller-Unique-ID", "variable_uuid")
+    return first_of(form, "Unique-ID", "Channel-Call-UUID", "Caller-Unique-ID", "variable_uuid")
 
 
 def fetch_id_of(form: Form) -> str:
     """The fetch's own id if FreeSWITCH sends one (mod_kazoo does, mod_xml_curl not), else a new one."""
-    return _first(form, "Fetch-UUID", "Fetch-ID", "variable_fetch_uuid") or uuid.uuid4().hex
+    return first_of(form, "Fetch-UUID", "Fetch-ID", "variable_fetch_uuid") or uuid.uuid4().hex
 
 
 def _address(user: str, host: str) -> str:
@@ -75,9 +67,9 @@ def build_route_req(bus: Bus, form: Form) -> dict[str, Any]:
     call_id = call_id_of(form)
     if not call_id:
         raise ValueError("dialplan fetch without Unique-ID")
-    destination = _first(form, "Caller-Destination-Number", "Hunt-Destination-Number")
-    caller_number = _first(form, "Caller-Caller-ID-Number", "Caller-ANI")
-    to_host = _first(form, "variable_sip_to_host", "variable_sip_req_host")
+    destination = first_of(form, "Caller-Destination-Number", "Hunt-Destination-Number")
+    caller_number = first_of(form, "Caller-Caller-ID-Number", "Caller-ANI")
+    to_host = first_of(form, "variable_sip_to_host", "variable_sip_req_host")
     direction = form.get("Call-Direction")
     sip_headers = {
         name[len(SIP_HEADER_PREFIX) :]: value
@@ -88,28 +80,28 @@ def build_route_req(bus: Bus, form: Form) -> dict[str, Any]:
         "Msg-ID": fetch_id_of(form),
         "Call-ID": call_id,
         "From": _address(
-            _first(form, "variable_sip_from_user", "Caller-Caller-ID-Number"),
-            _first(form, "variable_sip_from_host"),
+            first_of(form, "variable_sip_from_user", "Caller-Caller-ID-Number"),
+            first_of(form, "variable_sip_from_host"),
         ),
-        "To": _address(_first(form, "variable_sip_to_user") or destination, to_host),
-        "Request": _address(_first(form, "variable_sip_req_user") or destination, to_host),
+        "To": _address(first_of(form, "variable_sip_to_user") or destination, to_host),
+        "Request": _address(first_of(form, "variable_sip_req_user") or destination, to_host),
         "Call-Direction": direction if direction in ("inbound", "outbound") else None,
-        "Caller-ID-Name": _first(form, "Caller-Caller-ID-Name"),
+        "Caller-ID-Name": first_of(form, "Caller-Caller-ID-Name"),
         "Caller-ID-Number": caller_number,
-        "Callee-ID-Name": _first(form, "Caller-Callee-ID-Name"),
-        "Callee-ID-Number": _first(form, "Caller-Callee-ID-Number"),
+        "Callee-ID-Name": first_of(form, "Caller-Callee-ID-Name"),
+        "Callee-ID-Number": first_of(form, "Caller-Callee-ID-Number"),
         "Destination-Number": destination,
-        "Context": _first(form, "Caller-Context", "Hunt-Context"),
+        "Context": first_of(form, "Caller-Context", "Hunt-Context"),
         "Resource-Type": "audio",
         "Custom-Channel-Vars": custom_channel_vars(form) or None,
         "Custom-SIP-Headers": sip_headers or None,
-        "Switch-Hostname": _first(form, "FreeSWITCH-Hostname", "hostname"),
-        "User-Agent": _first(form, "variable_sip_user_agent"),
-        "From-Tag": _first(form, "variable_sip_from_tag"),
-        "To-Tag": _first(form, "variable_sip_to_tag"),
-        "Orig-IP": _first(form, "variable_sip_received_ip", "Caller-Network-Addr"),
-        "Orig-Port": _first(form, "variable_sip_received_port"),
-        "SIP-Request-Host": _first(form, "variable_sip_req_host"),
+        "Switch-Hostname": first_of(form, "FreeSWITCH-Hostname", "hostname"),
+        "User-Agent": first_of(form, "variable_sip_user_agent"),
+        "From-Tag": first_of(form, "variable_sip_from_tag"),
+        "To-Tag": first_of(form, "variable_sip_to_tag"),
+        "Orig-IP": first_of(form, "variable_sip_received_ip", "Caller-Network-Addr"),
+        "Orig-Port": first_of(form, "variable_sip_received_port"),
+        "SIP-Request-Host": first_of(form, "variable_sip_req_host"),
     }
     return bus.build("route_req", fields)
 

@@ -16,29 +16,21 @@ from typing import Any
 
 from ecallmgr.fetch import xml
 from ecallmgr.fetch.dialplan import CCV_PREFIX
+from ecallmgr.fetch.form import Form, first_of
 from whistle_common.bus import Bus
 
 log = logging.getLogger(__name__)
 
-Form = Mapping[str, str]
 Reply = Mapping[str, Any]
 
 DEFAULT_AUTHN_TIMEOUT = 2.0  # seconds (Kazoo's kz_amqp_worker default)
 USABLE_METHODS = {"password": "password", "a1-hash": "a1-hash"}  # Auth-Method → directory <param name>
 
 
-def _first(form: Form, *names: str) -> str:
-    for name in names:
-        value = form.get(name)
-        if value:
-            return value
-    return ""
-
-
 def lookup_of(form: Form) -> tuple[str, str]:
     """(user, realm) FreeSWITCH looks up; empty strings when the form does not say."""
-    user = _first(form, "user", "sip_auth_username")
-    realm = _first(form, "domain", "sip_auth_realm")
+    user = first_of(form, "user", "sip_auth_username")
+    realm = first_of(form, "domain", "sip_auth_realm")
     if not realm and form.get("tag_name") == "domain":
         realm = form.get("key_value", "")
     return user, realm
@@ -49,22 +41,22 @@ def build_authn_req(bus: Bus, form: Form) -> dict[str, Any]:
     user, realm = lookup_of(form)
     if not user or not realm:
         raise ValueError("directory fetch without user and domain")
-    method = _first(form, "sip_auth_method").upper()
-    contact_user, contact_host = _first(form, "sip_contact_user"), _first(form, "sip_contact_host")
+    method = first_of(form, "sip_auth_method").upper()
+    contact_user, contact_host = first_of(form, "sip_contact_user"), first_of(form, "sip_contact_host")
     fields: dict[str, Any] = {
-        "Auth-User": _first(form, "sip_auth_username") or user,
-        "Auth-Realm": _first(form, "sip_auth_realm") or realm,
-        "From": f"{_first(form, 'sip_from_user') or user}@{_first(form, 'sip_from_host') or realm}",
-        "To": f"{_first(form, 'sip_to_user') or user}@{_first(form, 'sip_to_host') or realm}",
+        "Auth-User": first_of(form, "sip_auth_username") or user,
+        "Auth-Realm": first_of(form, "sip_auth_realm") or realm,
+        "From": f"{first_of(form, 'sip_from_user') or user}@{first_of(form, 'sip_from_host') or realm}",
+        "To": f"{first_of(form, 'sip_to_user') or user}@{first_of(form, 'sip_to_host') or realm}",
         "Method": method if method.isalpha() and method.isascii() else None,
-        "Auth-Nonce": _first(form, "sip_auth_nonce"),
-        "Auth-Response": _first(form, "sip_auth_response"),
-        "Call-ID": _first(form, "sip_call_id"),
+        "Auth-Nonce": first_of(form, "sip_auth_nonce"),
+        "Auth-Response": first_of(form, "sip_auth_response"),
+        "Call-ID": first_of(form, "sip_call_id"),
         "Contact": f"{contact_user}@{contact_host}" if contact_user and contact_host else None,
-        "Orig-IP": _first(form, "ip"),
-        "Orig-Port": _first(form, "client_port"),
-        "User-Agent": _first(form, "sip_user_agent"),
-        "Switch-Hostname": _first(form, "FreeSWITCH-Hostname", "hostname"),
+        "Orig-IP": first_of(form, "ip"),
+        "Orig-Port": first_of(form, "client_port"),
+        "User-Agent": first_of(form, "sip_user_agent"),
+        "Switch-Hostname": first_of(form, "FreeSWITCH-Hostname", "hostname"),
     }
     return bus.build("authn_req", fields)
 

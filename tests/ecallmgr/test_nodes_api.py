@@ -5,28 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from ecallmgr.nodes_api import NodesApi
 from ecallmgr.service import Ecallmgr, EcallmgrSettings, NodeSpec
-from fsim.runtime import Simulator, SimulatorSettings
+from fsim.runtime import Simulator
 from whistle_common.bus import Bus, Delivery, QueueSpec
 from whistle_common.routing import escape_word
 
 WAIT = 10.0
 Message = dict[str, Any]
-
-
-@pytest.fixture
-async def sims() -> AsyncIterator[tuple[Simulator, Simulator]]:
-    async with (
-        Simulator(SimulatorSettings(esl_port=0, time_scale=0.01, hostname="fs-one")) as one,
-        Simulator(SimulatorSettings(esl_port=0, time_scale=0.01, hostname="fs-two")) as two,
-    ):
-        yield one, two
 
 
 def settings_for(

@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from ecallmgr import cli
 from ecallmgr.service import Ecallmgr, EcallmgrSettings, NodeSpec, default_control_factory, parse_nodes
-from fsim.runtime import Simulator, SimulatorSettings
+from fsim.runtime import Simulator
 from whistle_common.bus import Bus, Delivery, QueueSpec
 
 WAIT = 10.0
@@ -44,15 +44,6 @@ class RecordingControl:
 
     async def close(self) -> None:
         self.closed = True
-
-
-@pytest.fixture
-async def sims() -> AsyncIterator[tuple[Simulator, Simulator]]:
-    async with (
-        Simulator(SimulatorSettings(esl_port=0, time_scale=0.01, hostname="fs-one")) as one,
-        Simulator(SimulatorSettings(esl_port=0, time_scale=0.01, hostname="fs-two")) as two,
-    ):
-        yield one, two
 
 
 def settings_for(url: str, *specs: NodeSpec) -> EcallmgrSettings:
